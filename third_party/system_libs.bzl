@@ -24,6 +24,7 @@ _LIBS = {
         ],
         [],
     ),
+    "crypto": (["libcrypto"], []),
     "protobuf": (["protobuf"], []),
     "grpc++": (["grpc++"], []),
     # libgrpc++_reflection has no .pc file.
