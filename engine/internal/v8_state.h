@@ -1,0 +1,26 @@
+// v8_state.h: the V8 objects a JsIsolate keeps (engine-private, V8 types inside).
+#ifndef ISOPOOL_ENGINE_INTERNAL_V8_STATE_H_
+#define ISOPOOL_ENGINE_INTERNAL_V8_STATE_H_
+
+#include <v8.h>
+
+#include <deque>
+
+#include "engine/js_isolate.h"
+
+namespace isopool::engine {
+
+struct JsIsolate::V8State {
+  // V8 keeps a pointer to this struct (not just the bytes) for as long as the isolate lives.
+  v8::StartupData blob{nullptr, 0};
+  // Made ahead of time by PrepareContext, consumed by kFresh calls.
+  std::deque<v8::Global<v8::Context>> spares;
+  // The context kShared calls reuse.
+  v8::Global<v8::Context> shared;
+  // The capturing console, instantiated into every new context.
+  v8::Global<v8::ObjectTemplate> console;
+};
+
+}  // namespace isopool::engine
+
+#endif  // ISOPOOL_ENGINE_INTERNAL_V8_STATE_H_

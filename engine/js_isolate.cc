@@ -1,0 +1,285 @@
+#include "engine/js_isolate.h"
+
+#include <v8.h>
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "engine/internal/v8_state.h"
+#include "engine/internal/v8_util.h"
+#include "engine/runtime.h"
+
+namespace isopool::engine {
+
+using internal::ErrorFromTryCatch;
+using internal::ToStdString;
+using internal::ToV8String;
+
+namespace {
+
+std::atomic<uint64_t> next_isolate_id{1};
+
+GcType ToGcType(v8::GCType type) {
+  if (type & v8::kGCTypeScavenge) return GcType::kScavenge;
+  if (type & v8::kGCTypeMinorMarkCompact) return GcType::kScavenge;
+  if (type & v8::kGCTypeMarkSweepCompact) return GcType::kMarkSweepCompact;
+  if (type & v8::kGCTypeIncrementalMarking) return GcType::kIncrementalMarking;
+  if (type & v8::kGCTypeProcessWeakCallbacks) return GcType::kWeakProcessing;
+  return GcType::kOther;
+}
+
+// Enters the isolate for the calling thread: the lock, the stack limit for this thread's
+// stack, and a HandleScope.
+class Entered {
+ public:
+  Entered(v8::Isolate* isolate, size_t stack_bytes)
+      : locker_(isolate), scope_(isolate), handles_(isolate) {
+    char here;
+    isolate->SetStackLimit(reinterpret_cast<uintptr_t>(&here) - stack_bytes);
+  }
+
+ private:
+  v8::Locker locker_;
+  v8::Isolate::Scope scope_;
+  v8::HandleScope handles_;
+};
+
+}  // namespace
+
+// Counts live ArrayBuffer memory and refuses allocations beyond the cap (V8 then throws a
+// RangeError), so `new ArrayBuffer(2**31)` is a clean error and not unaccounted memory.
+class JsIsolate::ArrayBufferAllocator : public v8::ArrayBuffer::Allocator {
+ public:
+  explicit ArrayBufferAllocator(size_t cap)
+      : cap_(cap), base_(v8::ArrayBuffer::Allocator::NewDefaultAllocator()) {}
+  void* Allocate(size_t length) override {
+    if (!Reserve(length)) return nullptr;
+    void* data = base_->Allocate(length);
+    if (data == nullptr) used_ -= length;
+    return data;
+  }
+  void* AllocateUninitialized(size_t length) override {
+    if (!Reserve(length)) return nullptr;
+    void* data = base_->AllocateUninitialized(length);
+    if (data == nullptr) used_ -= length;
+    return data;
+  }
+  void Free(void* data, size_t length) override {
+    base_->Free(data, length);
+    used_ -= length;
+  }
+  size_t used() const { return used_.load(); }
+
+ private:
+  bool Reserve(size_t length) {
+    size_t before = used_.fetch_add(length);
+    if (before + length <= cap_ && before + length >= before) return true;
+    used_ -= length;
+    return false;
+  }
+  const size_t cap_;
+  std::atomic<size_t> used_{0};
+  std::unique_ptr<v8::ArrayBuffer::Allocator> base_;
+};
+
+JsIsolate::JsIsolate(std::shared_ptr<const Snapshot> snapshot, const IsolateOptions& options,
+                     Watchdog& watchdog, EngineObserver& observer)
+    : snapshot_(std::move(snapshot)),
+      options_(options),
+      watchdog_(watchdog),
+      observer_(observer),
+      id_(next_isolate_id++),
+      created_at_(absl::Now()),
+      allocator_(std::make_unique<ArrayBufferAllocator>(options.max_array_buffer_bytes)),
+      v8_(std::make_unique<V8State>()) {}
+
+absl::StatusOr<std::unique_ptr<JsIsolate>> JsIsolate::Create(
+    std::shared_ptr<const Snapshot> snapshot, const IsolateOptions& options, Watchdog& watchdog,
+    EngineObserver& observer) {
+  if (!RuntimeInitialized()) return absl::FailedPreconditionError("V8 runtime not initialised");
+  if (snapshot == nullptr) return absl::InvalidArgumentError("no snapshot");
+  absl::Time start = absl::Now();
+  std::unique_ptr<JsIsolate> self(new JsIsolate(std::move(snapshot), options, watchdog, observer));
+  v8::Isolate::CreateParams params;
+  params.array_buffer_allocator = self->allocator_.get();
+  params.constraints.ConfigureDefaultsFromHeapSize(0, options.heap_limit_bytes);
+  if (!self->snapshot_->blank()) {
+    const std::string& data = self->snapshot_->envelope().blob;
+    self->v8_->blob.data = data.data();
+    self->v8_->blob.raw_size = static_cast<int>(data.size());
+    params.snapshot_blob = &self->v8_->blob;
+  }
+  v8::Isolate* isolate = v8::Isolate::New(params);
+  self->isolate_ = isolate;
+  isolate->SetData(0, self.get());
+  isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+  isolate->AddNearHeapLimitCallback(&JsIsolate::OnNearHeapLimit, self.get());
+  isolate->AddGCPrologueCallback(
+      reinterpret_cast<v8::Isolate::GCCallbackWithData>(&JsIsolate::OnGcPrologue), self.get());
+  isolate->AddGCEpilogueCallback(
+      reinterpret_cast<v8::Isolate::GCCallbackWithData>(&JsIsolate::OnGcEpilogue), self.get());
+  self->restore_duration_ = absl::Now() - start;
+  return self;
+}
+
+JsIsolate::~JsIsolate() {
+  auto* isolate = static_cast<v8::Isolate*>(isolate_);
+  if (isolate == nullptr) return;
+  {
+    v8::Locker locker(isolate);
+    v8::Isolate::Scope scope(isolate);
+    v8_->spares.clear();  // Globals must be reset while the isolate is alive
+    v8_->shared.Reset();
+    v8_->console.Reset();
+  }
+  isolate->Dispose();
+}
+
+int JsIsolate::spare_contexts() const { return static_cast<int>(v8_->spares.size()); }
+
+void JsIsolate::OnConsole(const void* raw_info) {
+  const auto& info = *static_cast<const v8::FunctionCallbackInfo<v8::Value>*>(raw_info);
+  v8::Isolate* isolate = info.GetIsolate();
+  auto* self = static_cast<JsIsolate*>(isolate->GetData(0));
+  if (self->call_logs_ == nullptr) return;  // not inside a call (e.g. while packing)
+  if (self->call_log_bytes_ >= self->call_max_log_bytes_) {
+    self->call_logs_truncated_ = true;
+    return;
+  }
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  std::string text;
+  for (int i = 0; i < info.Length(); ++i) {
+    if (i > 0) text += ' ';
+    v8::Local<v8::Value> arg = info[i];
+    v8::TryCatch ignore(isolate);
+    v8::Local<v8::String> json;
+    if (arg->IsObject() && !arg->IsFunction() && !arg->IsNativeError() &&
+        v8::JSON::Stringify(context, arg).ToLocal(&json)) {
+      text += ToStdString(isolate, json);
+    } else if (arg->IsSymbol()) {
+      text += ToStdString(isolate, arg.As<v8::Symbol>()->Description(isolate));
+    } else {
+      text += ToStdString(isolate, arg);
+    }
+  }
+  size_t room = self->call_max_log_bytes_ - self->call_log_bytes_;
+  if (text.size() > room) {
+    text.resize(room);
+    self->call_logs_truncated_ = true;
+  }
+  self->call_log_bytes_ += text.size();
+  LogLine line;
+  line.level = static_cast<LogLevel>(info.Data().As<v8::Int32>()->Value());
+  line.message = std::move(text);
+  self->call_logs_->push_back(std::move(line));
+}
+
+absl::Status JsIsolate::PrepareContext() {
+  auto* isolate = static_cast<v8::Isolate*>(isolate_);
+  Entered entered(isolate, options_.stack_bytes);
+  if (v8_->console.IsEmpty()) {
+    v8::Local<v8::ObjectTemplate> console = v8::ObjectTemplate::New(isolate);
+    const std::pair<const char*, LogLevel> methods[] = {
+        {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},   {"log", LogLevel::kLog},
+        {"warn", LogLevel::kWarn},   {"error", LogLevel::kError}, {"trace", LogLevel::kDebug}};
+    for (const auto& [name, level] : methods) {
+      console->Set(ToV8String(isolate, name),
+                   v8::FunctionTemplate::New(
+                       isolate, reinterpret_cast<v8::FunctionCallback>(&JsIsolate::OnConsole),
+                       v8::Int32::New(isolate, static_cast<int>(level))));
+    }
+    v8_->console.Reset(isolate, console);
+  }
+  v8::Local<v8::Context> context = v8::Context::New(isolate);
+  if (context.IsEmpty()) return absl::InternalError("could not create a context");
+  v8::Context::Scope context_scope(context);
+  v8::Local<v8::Object> console;
+  if (!v8_->console.Get(isolate)->NewInstance(context).ToLocal(&console) ||
+      !context->Global()->Set(context, ToV8String(isolate, "console"), console).FromMaybe(false)) {
+    return absl::InternalError("could not install console");
+  }
+  v8_->spares.emplace_back(isolate, context);
+  return absl::OkStatus();
+}
+
+absl::Status JsIsolate::LoadBundle(absl::string_view source, const PackOptions& options) {
+  if (v8_->shared.IsEmpty()) {
+    if (auto s = PrepareContext(); !s.ok()) return s;
+    v8_->shared = std::move(v8_->spares.back());
+    v8_->spares.pop_back();
+  }
+  auto* isolate = static_cast<v8::Isolate*>(isolate_);
+  Entered entered(isolate, options_.stack_bytes);
+  v8::Local<v8::Context> context = v8_->shared.Get(isolate);
+  v8::Context::Scope context_scope(context);
+  std::vector<std::string> exports;
+  return internal::LoadBundle(isolate, context, source, options, &exports);
+}
+
+size_t JsIsolate::OnNearHeapLimit(void* data, size_t current, size_t /*initial*/) {
+  auto* self = static_cast<JsIsolate*>(data);
+  self->memory_limit_hit_ = true;
+  static_cast<v8::Isolate*>(self->isolate_)->TerminateExecution();
+  // Headroom so the terminating call can unwind; the isolate is condemned afterwards.
+  return current + std::max<size_t>(current, 32 << 20);
+}
+
+void JsIsolate::OnGcPrologue(void* /*isolate*/, int /*type*/, int /*flags*/, void* data) {
+  static_cast<JsIsolate*>(data)->gc_started_ = absl::Now();
+}
+
+void JsIsolate::OnGcEpilogue(void* raw_isolate, int type, int /*flags*/, void* data) {
+  auto* self = static_cast<JsIsolate*>(data);
+  self->observer_.OnGcPause(ToGcType(static_cast<v8::GCType>(type)),
+                            absl::Now() - self->gc_started_);
+  if (self->call_heap_limit_ > 0) {
+    v8::HeapStatistics stats;
+    static_cast<v8::Isolate*>(raw_isolate)->GetHeapStatistics(&stats);
+    if (stats.used_heap_size() > self->call_heap_limit_) {
+      self->memory_limit_hit_ = true;
+      static_cast<v8::Isolate*>(raw_isolate)->TerminateExecution();
+    }
+  }
+}
+
+HeapStats JsIsolate::GetHeapStats() {
+  auto* isolate = static_cast<v8::Isolate*>(isolate_);
+  v8::Locker locker(isolate);
+  v8::HeapStatistics v8_stats;
+  isolate->GetHeapStatistics(&v8_stats);
+  HeapStats stats;
+  stats.used_bytes = v8_stats.used_heap_size();
+  stats.total_bytes = v8_stats.total_heap_size();
+  stats.limit_bytes = v8_stats.heap_size_limit();
+  stats.external_bytes = v8_stats.external_memory();
+  stats.malloced_bytes = v8_stats.malloced_memory();
+  stats.native_contexts = v8_stats.number_of_native_contexts();
+  stats.detached_contexts = v8_stats.number_of_detached_contexts();
+  stats.array_buffer_bytes = allocator_->used();
+  return stats;
+}
+
+bool JsIsolate::IdleCollect(absl::Duration budget) {
+  auto* isolate = static_cast<v8::Isolate*>(isolate_);
+  Entered entered(isolate, options_.stack_bytes);
+  // V8's default platform measures idle deadlines in CLOCK_MONOTONIC seconds.
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  double now_seconds = static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+  return isolate->IdleNotificationDeadline(now_seconds + absl::ToDoubleSeconds(budget));
+}
+
+void JsIsolate::CollectAll() {
+  auto* isolate = static_cast<v8::Isolate*>(isolate_);
+  Entered entered(isolate, options_.stack_bytes);
+  isolate->LowMemoryNotification();
+}
+
+void JsIsolate::MemoryPressure(bool critical) {
+  static_cast<v8::Isolate*>(isolate_)->MemoryPressureNotification(
+      critical ? v8::MemoryPressureLevel::kCritical : v8::MemoryPressureLevel::kModerate);
+}
+
+}  // namespace isopool::engine

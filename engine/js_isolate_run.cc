@@ -1,0 +1,301 @@
+// JsIsolate::Run and its helpers: one call, under limits, to a JSON result or a ScriptError.
+#include <v8.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "engine/internal/v8_state.h"
+#include "engine/internal/v8_util.h"
+#include "engine/js_isolate.h"
+
+namespace isopool::engine {
+
+using internal::ErrorFromTryCatch;
+using internal::ToStdString;
+using internal::ToV8String;
+
+namespace {
+
+int64_t ThreadCpuNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+size_t HeapUsed(v8::Isolate* isolate) {
+  v8::HeapStatistics stats;
+  isolate->GetHeapStatistics(&stats);
+  return stats.used_heap_size();
+}
+
+// Finds the function a call names, and the `this` it is a method of.
+absl::Status ResolveFunction(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                             const Snapshot& snapshot, const std::string& name,
+                             v8::Local<v8::Function>* function, v8::Local<v8::Value>* receiver) {
+  bool esm = !snapshot.blank() && snapshot.envelope().options.kind == BundleKind::kEsModule;
+  v8::Local<v8::Object> root = context->Global();
+  if (esm) {
+    v8::Local<v8::Value> exports;
+    if (!root->Get(context, ToV8String(isolate, internal::kExportsGlobal)).ToLocal(&exports) ||
+        !exports->IsObject()) {
+      return absl::InternalError("the module's exports are missing from the snapshot");
+    }
+    root = exports.As<v8::Object>();
+  }
+  std::vector<std::string> path = absl::StrSplit(name, '.');
+  v8::Local<v8::Value> holder = root;
+  v8::Local<v8::Value> value;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (!holder->IsObject() ||
+        !holder.As<v8::Object>()->Get(context, ToV8String(isolate, path[i])).ToLocal(&value)) {
+      value = v8::Undefined(isolate);
+      break;
+    }
+    if (i + 1 < path.size()) holder = value;
+  }
+  // ES modules: a bare name may also be a method of the default export.
+  if (esm && path.size() == 1 && !value->IsFunction()) {
+    v8::Local<v8::Value> default_export;
+    if (root->Get(context, ToV8String(isolate, "default")).ToLocal(&default_export) &&
+        default_export->IsObject() &&
+        default_export.As<v8::Object>()->Get(context, ToV8String(isolate, name)).ToLocal(&value)) {
+      holder = default_export;
+    }
+  }
+  if (!value->IsFunction()) {
+    if (esm) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("no function '", name, "' in this snapshot; the module exports: ",
+                       absl::StrJoin(snapshot.envelope().exports, ", "),
+                       " (a bare name may also be a method of the default export)"));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("no global function '", name, "' in this snapshot"));
+  }
+  *function = value.As<v8::Function>();
+  *receiver = holder;
+  return absl::OkStatus();
+}
+
+absl::Status ParseArgs(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                       const std::string& args_json, std::vector<v8::Local<v8::Value>>* args) {
+  if (args_json.empty()) return absl::OkStatus();
+  v8::TryCatch try_catch(isolate);
+  v8::Local<v8::Value> parsed;
+  if (!v8::JSON::Parse(context, ToV8String(isolate, args_json)).ToLocal(&parsed)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("args_json is not valid JSON: ", ToStdString(isolate, try_catch.Exception())));
+  }
+  if (!parsed->IsArray()) {
+    return absl::InvalidArgumentError("args_json must be a JSON array of arguments, e.g. [1, 2]");
+  }
+  v8::Local<v8::Array> array = parsed.As<v8::Array>();
+  for (uint32_t i = 0; i < array->Length(); ++i) {
+    args->push_back(array->Get(context, i).ToLocalChecked());
+  }
+  return absl::OkStatus();
+}
+
+ScriptError ErrorFromRejection(v8::Isolate* isolate, v8::Local<v8::Context> context,
+                               v8::Local<v8::Value> reason) {
+  ScriptError error;
+  error.kind = ErrorKind::kException;
+  error.message = ToStdString(isolate, reason);
+  if (reason->IsObject()) {
+    v8::TryCatch ignore(isolate);
+    v8::Local<v8::Value> stack;
+    if (reason.As<v8::Object>()->Get(context, ToV8String(isolate, "stack")).ToLocal(&stack) &&
+        stack->IsString()) {
+      error.stack = ToStdString(isolate, stack);
+    }
+  }
+  v8::Local<v8::Message> message = v8::Exception::CreateMessage(isolate, reason);
+  if (!message.IsEmpty()) {
+    error.line = message->GetLineNumber(context).FromMaybe(0);
+    error.column = message->GetStartColumn(context).FromMaybe(-1) + 1;
+  }
+  return error;
+}
+
+}  // namespace
+
+CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, ContextUse use) {
+  CallResult result;
+  if (condemned_ != CondemnReason::kNone) {
+    result.status = absl::FailedPreconditionError("this isolate is condemned");
+    return result;
+  }
+  if (request.function.empty() == request.source.empty()) {
+    result.status = absl::InvalidArgumentError("a call needs exactly one of function and source");
+    return result;
+  }
+  if (snapshot_->blank() && !request.function.empty()) {
+    result.status = absl::InvalidArgumentError(
+        "the blank snapshot has no functions: send inline source, or upload a bundle and name "
+        "its snapshot");
+    return result;
+  }
+  // Make sure the context exists before entering (PrepareContext enters on its own).
+  bool need_context = use == ContextUse::kShared ? v8_->shared.IsEmpty() : v8_->spares.empty();
+  if (need_context) {
+    if (absl::Status s = PrepareContext(); !s.ok()) {
+      result.status = s;
+      Condemn(CondemnReason::kError);
+      return result;
+    }
+  }
+  auto* isolate = static_cast<v8::Isolate*>(isolate_);
+  v8::Locker locker(isolate);
+  v8::Isolate::Scope isolate_scope(isolate);
+  v8::HandleScope handles(isolate);
+  char stack_marker;
+  isolate->SetStackLimit(reinterpret_cast<uintptr_t>(&stack_marker) - options_.stack_bytes);
+
+  v8::Global<v8::Context> fresh;
+  if (use == ContextUse::kShared) {
+    if (v8_->shared.IsEmpty()) {
+      v8_->shared = std::move(v8_->spares.front());
+      v8_->spares.pop_front();
+    }
+  } else {
+    fresh = std::move(v8_->spares.front());
+    v8_->spares.pop_front();
+  }
+  v8::Local<v8::Context> context =
+      use == ContextUse::kShared ? v8_->shared.Get(isolate) : fresh.Get(isolate);
+  ++uses_;
+  result.stats.heap_before_bytes = HeapUsed(isolate);
+  call_logs_ = &result.logs;
+  call_log_bytes_ = 0;
+  call_max_log_bytes_ = limits.max_log_bytes;
+  call_logs_truncated_ = false;
+  call_heap_limit_ = limits.heap_bytes;
+  memory_limit_hit_ = false;
+  int64_t cpu_start = ThreadCpuNanos();
+  absl::Time wall_start = absl::Now();
+  Watchdog::Fired fired;
+  bool unresponsive;
+  bool terminated = false;
+  {
+    v8::Context::Scope context_scope(context);
+    Watchdog::Watch watch(watchdog_, isolate, limits.wall, limits.cpu);
+    v8::TryCatch try_catch(isolate);
+    v8::Local<v8::Value> value;
+    bool ran = false;
+    if (!request.source.empty()) {
+      v8::ScriptOrigin origin(isolate, ToV8String(isolate, "inline.js"));
+      v8::Local<v8::Script> script;
+      if (!v8::Script::Compile(context, ToV8String(isolate, request.source), &origin)
+               .ToLocal(&script)) {
+        if (!try_catch.HasTerminated()) {
+          result.error = ErrorFromTryCatch(isolate, context, try_catch, ErrorKind::kSyntax);
+        }
+      } else {
+        ran = script->Run(context).ToLocal(&value);
+      }
+    } else {
+      v8::Local<v8::Function> function;
+      v8::Local<v8::Value> receiver;
+      std::vector<v8::Local<v8::Value>> args;
+      result.status =
+          ResolveFunction(isolate, context, *snapshot_, request.function, &function, &receiver);
+      if (result.status.ok()) result.status = ParseArgs(isolate, context, request.args_json, &args);
+      if (result.status.ok()) {
+        ran = function->Call(context, receiver, static_cast<int>(args.size()), args.data())
+                  .ToLocal(&value);
+      }
+    }
+    // Settle a returned promise, and drain what the call left queued. A microtask loop is
+    // stopped here by the watchdog like any other loop.
+    if (!try_catch.HasTerminated()) isolate->PerformMicrotaskCheckpoint();
+    terminated = try_catch.HasTerminated() || isolate->IsExecutionTerminating() ||
+                 watch.fired() != Watchdog::Fired::kNone || memory_limit_hit_;
+    if (!terminated && result.status.ok() && !result.error) {
+      if (!ran) {
+        result.error = ErrorFromTryCatch(isolate, context, try_catch, ErrorKind::kException);
+      } else if (value->IsPromise()) {
+        v8::Local<v8::Promise> promise = value.As<v8::Promise>();
+        if (promise->State() == v8::Promise::kRejected) {
+          result.error = ErrorFromRejection(isolate, context, promise->Result());
+        } else if (promise->State() == v8::Promise::kPending) {
+          result.error = ScriptError{ErrorKind::kPromiseNeverSettled,
+                                     "the returned promise never settles: nothing is left that "
+                                     "could resolve it (there are no timers or I/O)",
+                                     "", 0, 0};
+        } else {
+          value = promise->Result();
+        }
+      }
+      if (!result.error) {
+        if (value->IsUndefined() || value->IsFunction() || value->IsSymbol()) {
+          result.result_json = "null";
+        } else {
+          v8::TryCatch json_catch(isolate);
+          v8::Local<v8::String> json;
+          if (v8::JSON::Stringify(context, value).ToLocal(&json)) {
+            if (static_cast<size_t>(json->Utf8Length(isolate)) > limits.max_result_bytes) {
+              result.error =
+                  ScriptError{ErrorKind::kResultTooLarge,
+                              absl::StrCat("the JSON result is ", json->Utf8Length(isolate),
+                                           " bytes, over the limit of ", limits.max_result_bytes),
+                              "", 0, 0};
+            } else {
+              result.result_json = ToStdString(isolate, json);
+            }
+          } else if (!json_catch.HasTerminated()) {
+            result.error =
+                ErrorFromTryCatch(isolate, context, json_catch, ErrorKind::kResultNotJson);
+            result.error->message =
+                absl::StrCat("the result cannot be serialised to JSON: ", result.error->message);
+          }
+        }
+      }
+      terminated = isolate->IsExecutionTerminating() || watch.fired() != Watchdog::Fired::kNone ||
+                   memory_limit_hit_;
+    }
+    fired = watch.fired();
+    unresponsive = watch.unresponsive();
+  }  // the watch is gone: no termination can be requested for this call any more
+  result.stats.wall = absl::Now() - wall_start;
+  result.stats.cpu = absl::Nanoseconds(ThreadCpuNanos() - cpu_start);
+  call_logs_ = nullptr;
+  call_heap_limit_ = 0;
+  result.logs_truncated = call_logs_truncated_;
+
+  if (terminated) {
+    isolate->CancelTerminateExecution();
+    ScriptError error;
+    if (memory_limit_hit_) {
+      error = {ErrorKind::kMemoryLimit, "the script exceeded its memory limit", "", 0, 0};
+      Condemn(CondemnReason::kMemoryLimit);
+    } else if (fired == Watchdog::Fired::kWall) {
+      error = {
+          ErrorKind::kTimeout,
+          absl::StrCat("the script ran past its ", absl::FormatDuration(limits.wall), " timeout"),
+          "", 0, 0};
+      Condemn(CondemnReason::kTimeout);
+    } else if (fired == Watchdog::Fired::kCpu) {
+      error = {ErrorKind::kCpuLimit,
+               absl::StrCat("the script used more than its ", absl::FormatDuration(limits.cpu),
+                            " of CPU time"),
+               "", 0, 0};
+      Condemn(CondemnReason::kCpuLimit);
+    } else {
+      error = {ErrorKind::kTerminated, "the script was terminated", "", 0, 0};
+      Condemn(CondemnReason::kError);
+    }
+    result.error = error;
+    result.result_json.clear();
+    result.status = absl::OkStatus();
+  }
+  if (unresponsive) condemned_ = CondemnReason::kUnresponsive;  // worse than the limit itself
+  result.condemned = condemned_;
+  if (use == ContextUse::kFresh) {
+    fresh.Reset();
+    isolate->ContextDisposedNotification();
+  }
+  result.stats.heap_after_bytes = HeapUsed(isolate);
+  return result;
+}
+
+}  // namespace isopool::engine

@@ -1,0 +1,135 @@
+#include "engine/pack.h"
+
+#include <v8.h>
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "engine/envelope.h"
+#include "engine/internal/v8_util.h"
+#include "engine/runtime.h"
+#include "engine/sha256.h"
+#include "engine/watchdog.h"
+
+namespace isopool::engine {
+namespace {
+
+// While packing, console calls go nowhere (nobody reads a build's logs); at restore every
+// context gets the real, capturing console.
+constexpr char kBuildConsole[] =
+    "globalThis.console = { debug() {}, info() {}, log() {}, warn() {}, error() {}, trace() {} };";
+
+struct BuildLimitState {
+  v8::Isolate* isolate;
+  size_t heap_limit;
+  std::atomic<bool> heap_exceeded{false};
+};
+
+size_t OnNearHeapLimit(void* data, size_t current, size_t /*initial*/) {
+  auto* state = static_cast<BuildLimitState*>(data);
+  state->heap_exceeded = true;
+  state->isolate->TerminateExecution();
+  return current + std::max<size_t>(current, 32 << 20);
+}
+
+void OnGcEpilogue(v8::Isolate* isolate, v8::GCType, v8::GCCallbackFlags, void* data) {
+  auto* state = static_cast<BuildLimitState*>(data);
+  v8::HeapStatistics stats;
+  isolate->GetHeapStatistics(&stats);
+  if (stats.used_heap_size() > state->heap_limit) {
+    state->heap_exceeded = true;
+    isolate->TerminateExecution();
+  }
+}
+
+}  // namespace
+
+bool CanPackDeterministically() {
+  return RuntimeInitialized() && CurrentRuntimeOptions().deterministic_seeds;
+}
+
+absl::StatusOr<std::string> Pack(absl::string_view source, const PackOptions& options) {
+  if (!RuntimeInitialized()) return absl::FailedPreconditionError("V8 runtime not initialised");
+  if (options.deterministic && !CanPackDeterministically()) {
+    return absl::FailedPreconditionError(
+        "deterministic packing needs a runtime with fixed seeds (the isopool_pack process)");
+  }
+  Watchdog watchdog;
+  Envelope envelope;
+  envelope.v8_version = V8Version();
+  envelope.compat_digest = CompatibilityDigest();
+  envelope.options = options;
+  envelope.bundle_sha256 = Sha256Hex(source);
+  envelope.source_bytes = source.size();
+
+  v8::SnapshotCreator creator;
+  v8::Isolate* isolate = creator.GetIsolate();
+  BuildLimitState limits{isolate, static_cast<size_t>(options.build_heap_mib) << 20};
+  isolate->AddNearHeapLimitCallback(OnNearHeapLimit, &limits);
+  isolate->AddGCEpilogueCallback(OnGcEpilogue, &limits);
+  isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
+  absl::Status status;
+  {
+    v8::HandleScope handles(isolate);
+    v8::Local<v8::Context> context = v8::Context::New(isolate);
+    v8::Context::Scope context_scope(context);
+    Watchdog::Fired fired;
+    {
+      absl::Duration timeout = absl::Milliseconds(options.build_timeout_ms);
+      Watchdog::Watch watch(watchdog, isolate, timeout, timeout);
+      v8::Local<v8::Value> ignored;
+      ScriptError error;
+      status =
+          internal::RunScript(isolate, context, kBuildConsole, "isopool:console", &ignored, &error);
+      if (status.ok() && options.deterministic) {
+        status = internal::PinDeterminism(isolate, context, options.seed_time_ms);
+      }
+      if (status.ok()) {
+        status = internal::LoadBundle(isolate, context, source, options, &envelope.exports);
+      }
+      if (status.ok() && !options.warmup_script.empty()) {
+        if (!internal::RunScript(isolate, context, options.warmup_script, "warmup.js", &ignored,
+                                 &error)
+                 .ok()) {
+          status = absl::InvalidArgumentError(
+              absl::StrCat("warm-up script failed: ", internal::DescribeError(error)));
+        }
+      }
+      if (status.ok()) isolate->PerformMicrotaskCheckpoint();
+      if (status.ok() && options.deterministic) {
+        status = internal::UnpinDeterminism(isolate, context);
+      }
+      fired = watch.fired();
+    }
+    if (fired != Watchdog::Fired::kNone || limits.heap_exceeded ||
+        isolate->IsExecutionTerminating()) {
+      isolate->CancelTerminateExecution();
+      status = absl::InvalidArgumentError(
+          limits.heap_exceeded ? absl::StrCat("the bundle exceeded the build heap limit of ",
+                                              options.build_heap_mib, " MiB")
+                               : absl::StrCat("the bundle exceeded the build time limit of ",
+                                              options.build_timeout_ms, " ms"));
+    }
+    if (status.ok()) creator.SetDefaultContext(context);
+  }
+  if (!status.ok()) {
+    // SnapshotCreator insists on a blob before it is destroyed; make an empty one.
+    {
+      v8::HandleScope handles(isolate);
+      creator.SetDefaultContext(v8::Context::New(isolate));
+    }
+    delete[] creator.CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kClear).data;
+    return status;
+  }
+  v8::StartupData blob = creator.CreateBlob(options.function_code == FunctionCode::kClear
+                                                ? v8::SnapshotCreator::FunctionCodeHandling::kClear
+                                                : v8::SnapshotCreator::FunctionCodeHandling::kKeep);
+  if (blob.data == nullptr || blob.raw_size <= 0) {
+    return absl::InternalError("V8 produced no snapshot blob");
+  }
+  envelope.blob.assign(blob.data, blob.raw_size);
+  delete[] blob.data;
+  return EncodeEnvelope(envelope);
+}
+
+}  // namespace isopool::engine

@@ -1,0 +1,105 @@
+#include "engine/runtime.h"
+
+#include <libplatform/libplatform.h>
+#include <v8.h>
+
+#include <algorithm>
+#include <memory>
+#include <thread>
+
+#include "absl/base/call_once.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/sha256.h"
+
+namespace isopool::engine {
+namespace {
+
+// Seeds used for deterministic packing; any fixed value works, but it must never change, or
+// envelopes built by different versions of isopool would differ.
+constexpr char kPackSeedFlags[] = "--hash-seed=1515152 --random-seed=1515152";
+
+struct Runtime {
+  absl::Mutex mu;
+  bool initialized ABSL_GUARDED_BY(mu) = false;
+  RuntimeOptions options ABSL_GUARDED_BY(mu);
+  std::unique_ptr<v8::Platform> platform;
+  std::string compat_digest;
+};
+
+Runtime& GetRuntime() {
+  static Runtime* runtime = new Runtime();  // never destroyed: V8 outlives static teardown
+  return *runtime;
+}
+
+std::string DigestOf(const RuntimeOptions& options) {
+  std::vector<std::string> flags = options.v8_flags;
+  std::sort(flags.begin(), flags.end());
+  std::string material =
+      absl::StrCat("v8=", v8::V8::GetVersion(), "\n",
+#ifdef V8_COMPRESS_POINTERS
+                   "pointer_compression=1\n",
+#else
+                   "pointer_compression=0\n",
+#endif
+                   "sizeof_pointer=", sizeof(void*), "\n", "external_references=none\n",
+                   "flags=", absl::StrJoin(flags, " "), "\n");
+  return Sha256Hex(material);
+}
+
+bool SameOptions(const RuntimeOptions& a, const RuntimeOptions& b) {
+  return a.platform_threads == b.platform_threads && a.v8_flags == b.v8_flags &&
+         a.deterministic_seeds == b.deterministic_seeds && a.rehash_snapshot == b.rehash_snapshot;
+}
+
+}  // namespace
+
+absl::Status InitializeRuntime(const RuntimeOptions& options) {
+  Runtime& runtime = GetRuntime();
+  absl::MutexLock lock(&runtime.mu);
+  if (runtime.initialized) {
+    if (SameOptions(runtime.options, options)) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        "V8 runtime already initialised with different options; V8 allows one configuration "
+        "per process");
+  }
+  for (const std::string& flag : options.v8_flags) {
+    if (flag.rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("V8 flag must start with --: ", flag));
+    }
+    v8::V8::SetFlagsFromString(flag.c_str(), flag.size());
+  }
+  if (options.deterministic_seeds) v8::V8::SetFlagsFromString(kPackSeedFlags);
+  if (!options.rehash_snapshot) v8::V8::SetFlagsFromString("--no-rehash-snapshot");
+  // Our own watchdog and NearHeapLimitCallback enforce limits; V8 must not print to stdout.
+  v8::V8::InitializeICUDefaultLocation(options.argv0.empty() ? nullptr : options.argv0.c_str());
+  int threads = options.platform_threads > 0
+                    ? options.platform_threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  runtime.platform = v8::platform::NewDefaultPlatform(threads);
+  v8::V8::InitializePlatform(runtime.platform.get());
+  if (!v8::V8::Initialize()) return absl::InternalError("v8::V8::Initialize failed");
+  runtime.compat_digest = DigestOf(options);
+  runtime.options = options;
+  runtime.initialized = true;
+  return absl::OkStatus();
+}
+
+bool RuntimeInitialized() {
+  Runtime& runtime = GetRuntime();
+  absl::MutexLock lock(&runtime.mu);
+  return runtime.initialized;
+}
+
+const RuntimeOptions& CurrentRuntimeOptions() {
+  Runtime& runtime = GetRuntime();
+  absl::MutexLock lock(&runtime.mu);
+  return runtime.options;
+}
+
+const char* V8Version() { return v8::V8::GetVersion(); }
+
+const std::string& CompatibilityDigest() { return GetRuntime().compat_digest; }
+
+}  // namespace isopool::engine

@@ -1,0 +1,61 @@
+// runtime.h: the process-wide V8 runtime (platform, ICU, flags), initialised once.
+//
+// V8 allows exactly one platform per process, and its flags must be fixed before the first
+// isolate exists. `InitializeRuntime` does both, once; every other engine API requires it.
+//
+//   engine::RuntimeOptions options;
+//   options.platform_threads = 2;
+//   if (auto s = engine::InitializeRuntime(options); !s.ok()) return s;
+//
+// Thread-safety: `InitializeRuntime` may be called from any thread; the first call wins and
+// later calls with the same options are no-ops (different options are an error). The runtime is
+// never torn down: V8 cannot be re-initialised in the same process.
+#ifndef ISOPOOL_ENGINE_RUNTIME_H_
+#define ISOPOOL_ENGINE_RUNTIME_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace isopool::engine {
+
+struct RuntimeOptions {
+  // Worker threads of V8's platform (concurrent marking, compilation). 0 = number of cores.
+  int platform_threads = 0;
+  // Extra V8 flags, e.g. {"--max-lazy"}. Envelopes restore only in a runtime with the same
+  // flags (they are part of the compatibility digest), except the seed flags below.
+  std::vector<std::string> v8_flags;
+  // Fix V8's --hash-seed and --random-seed so packing is byte-for-byte deterministic.
+  // Only for the pack process: in a serving process every isolate's Math.random() and hash
+  // seed would then be predictable (see DESIGN.md).
+  bool deterministic_seeds = false;
+  // Rehash a snapshot's hash tables with this process's random hash seed at restore (V8's
+  // default). Turning it off restores faster but reuses the pack-time seed, which is public
+  // when packing is deterministic: hash-flooding becomes possible. Keep it on.
+  bool rehash_snapshot = true;
+  // Path of the binary, for ICU's data lookup. Debian's libnode uses system ICU (libicu72),
+  // so this is only a hint.
+  std::string argv0;
+};
+
+// Initialises V8 once for this process. See the file comment.
+absl::Status InitializeRuntime(const RuntimeOptions& options);
+
+// True once InitializeRuntime succeeded.
+bool RuntimeInitialized();
+
+// The options the runtime was initialised with. Requires an initialised runtime.
+const RuntimeOptions& CurrentRuntimeOptions();
+
+// V8's version string, e.g. "10.2.154.26-node.36".
+const char* V8Version();
+
+// A digest (64 hex digits) of everything that must match between pack and restore: the V8
+// version, how V8 was built (pointer compression), and the configured V8 flags. Requires an
+// initialised runtime.
+const std::string& CompatibilityDigest();
+
+}  // namespace isopool::engine
+
+#endif  // ISOPOOL_ENGINE_RUNTIME_H_
