@@ -1,5 +1,7 @@
 #include "store/fs_snapshot_store.h"
 
+#include <unistd.h>
+
 #include <utility>
 #include <vector>
 
@@ -7,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "absl/types/optional.h"
 #include "store/atomic_file.h"
 #include "store/sha256.h"
 
@@ -35,6 +38,10 @@ FilesystemSnapshotStore::FilesystemSnapshotStore(std::string data_dir,
       snapshots_dir_(absl::StrCat(data_dir_, "/snapshots")),
       quarantine_dir_(absl::StrCat(data_dir_, "/quarantine")),
       options_(std::move(options)) {}
+
+FilesystemSnapshotStore::~FilesystemSnapshotStore() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
 
 absl::StatusOr<std::unique_ptr<FilesystemSnapshotStore>> FilesystemSnapshotStore::Open(
     std::string data_dir, FilesystemSnapshotStoreOptions options) {

@@ -7,6 +7,7 @@
 //   if (!store.ok()) ...  // e.g. DataLoss if the names index is corrupt
 //
 // Layout of data_dir:
+//   LOCK                         flock()ed while open: one process per data_dir
 //   names                        the names index: every name -> id, one file (record_codec.h)
 //   snapshots/<hex>.blob         an envelope, exactly its bytes; <hex> = sha256 of them
 //   snapshots/<hex>.meta         its SnapshotMetadata; the *commit record* of the snapshot
@@ -83,11 +84,13 @@ struct RecoveryReport {
 
 class FilesystemSnapshotStore final : public SnapshotStore {
  public:
-  // Creates data_dir and its layout if missing, cleans up after any crash (see above), and
-  // loads the index. Errors: DataLoss (corrupt names index), I/O errors.
+  // Creates data_dir and its layout if missing, takes the directory's lock, cleans up after
+  // any crash (see above), and loads the index. Errors: FailedPrecondition (another store,
+  // in this or another process, has data_dir open), DataLoss (corrupt names index), I/O.
   static absl::StatusOr<std::unique_ptr<FilesystemSnapshotStore>> Open(
       std::string data_dir, FilesystemSnapshotStoreOptions options);
 
+  ~FilesystemSnapshotStore() override;
   FilesystemSnapshotStore(const FilesystemSnapshotStore&) = delete;
   FilesystemSnapshotStore& operator=(const FilesystemSnapshotStore&) = delete;
 
@@ -137,6 +140,7 @@ class FilesystemSnapshotStore final : public SnapshotStore {
   const std::string quarantine_dir_;
   const FilesystemSnapshotStoreOptions options_;
   RecoveryReport recovery_;  // Written only by Open.
+  int lock_fd_ = -1;         // Holds flock(LOCK_EX) on data_dir/LOCK; closed by the destructor.
 
   // Serialises mutations (and their disk writes). Acquired before mu_, never after.
   absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);

@@ -1,6 +1,11 @@
 // FilesystemSnapshotStore::Recover: what Open does to turn whatever a crash left on disk into
 // a consistent store. See fs_snapshot_store.h for the invariants this restores.
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <set>
 #include <utility>
 #include <vector>
@@ -46,8 +51,23 @@ absl::StatusOr<uint64_t> RemoveTempFiles(const std::string& dir) {
 absl::Status FilesystemSnapshotStore::Recover() {
   // Single-threaded: the store is not yet shared. The locks are taken only to satisfy the
   // thread-safety annotations.
+  absl::Status status = MakeDirs(data_dir_);
+  if (!status.ok()) return status;
+  // Two stores on one directory would each trust a stale in-memory index; refuse. The kernel
+  // drops the lock when the holder dies, so a kill -9 never leaves it stuck.
+  const std::string lock_path = absl::StrCat(data_dir_, "/LOCK");
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) return ErrnoStatus(errno, "open", lock_path);
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(data_dir_, " is in use by another snapshot store (", lock_path,
+                       " is locked); give each process its own data directory"));
+    }
+    return ErrnoStatus(errno, "flock", lock_path);
+  }
   for (const std::string& dir : {data_dir_, snapshots_dir_, quarantine_dir_}) {
-    absl::Status status = MakeDirs(dir);
+    status = MakeDirs(dir);
     if (!status.ok()) return status;
     absl::StatusOr<uint64_t> removed = RemoveTempFiles(dir);
     if (!removed.ok()) return removed.status();

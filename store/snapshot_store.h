@@ -119,7 +119,9 @@ class SnapshotStore : public EnvelopeReader {
   // Stores `envelope` under its sha256 with `metadata` (whose id and blob_bytes are
   // overwritten). Idempotent: storing bytes already present writes nothing and returns
   // created=false with the existing record. InvalidArgument if the validator rejects the
-  // envelope (nothing is stored).
+  // envelope (nothing is stored). Note: Put followed by a separate SetName can race with a
+  // concurrent DeleteName/Delete of the same bytes (SetName then fails NotFound); uploads
+  // should use PutAndName.
   virtual absl::StatusOr<PutResult> Put(absl::string_view envelope,
                                         const SnapshotMetadata& metadata) = 0;
 

@@ -148,7 +148,7 @@ TEST_F(IntegrityTest, LeftoverTempFilesAreIgnoredAndCleaned) {
   EXPECT_EQ(store->recovery().temp_files_removed, 4u);
   EXPECT_THAT(FilesIn(dir_ + "/snapshots"),
               ElementsAre(Hex(good_id) + ".blob", Hex(good_id) + ".meta"));
-  EXPECT_THAT(FilesIn(dir_), ElementsAre("names"));
+  EXPECT_THAT(FilesIn(dir_), ElementsAre("LOCK", "names"));
   EXPECT_THAT(FilesIn(dir_ + "/quarantine"), IsEmpty());
   EXPECT_EQ(*store->Resolve("good"), good_id);
   EXPECT_EQ(store->Stats().snapshot_count, 1u);

@@ -287,6 +287,15 @@ TEST(FsSnapshotStoreTest, ReopenFindsEverything) {
   EXPECT_EQ(stats.quarantined_count, 0u);
 }
 
+TEST(FsSnapshotStoreTest, OneStorePerDataDir) {
+  std::string dir = FreshDataDir("lock");
+  auto first = OpenOrDie(dir);
+  auto second = FilesystemSnapshotStore::Open(dir, {});
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  first.reset();
+  EXPECT_TRUE(FilesystemSnapshotStore::Open(dir, {}).ok());
+}
+
 TEST(FsSnapshotStoreTest, OpenCreatesNestedDirectories) {
   std::string dir = FreshDataDir("nested") + "/a/b/c/";
   auto store = OpenOrDie(dir);
