@@ -1,0 +1,60 @@
+#include "pool/internal/task_runner.h"
+
+#include <utility>
+
+namespace isopool::pool::internal {
+
+TaskRunner::TaskRunner(int threads) {
+  threads_.reserve(threads);
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+TaskRunner::~TaskRunner() { Shutdown(); }
+
+void TaskRunner::Schedule(absl::AnyInvocable<void() &&> task) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopped_) {
+      tasks_.push_back(std::move(task));
+      return;
+    }
+  }
+  std::move(task)();
+}
+
+void TaskRunner::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  for (std::thread& thread : threads_) thread.join();
+  // Threads exit only when the queue is empty; anything queued after that runs here.
+  std::deque<absl::AnyInvocable<void() &&>> rest;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    rest.swap(tasks_);
+  }
+  for (auto& task : rest) std::move(task)();
+}
+
+void TaskRunner::Loop() {
+  for (;;) {
+    absl::AnyInvocable<void() &&> task;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](TaskRunner* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return !self->tasks_.empty() || self->stopping_;
+          },
+          this));
+      if (tasks_.empty()) return;  // stopping, and nothing left
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    std::move(task)();
+  }
+}
+
+}  // namespace isopool::pool::internal

@@ -1,0 +1,90 @@
+// Idle maintenance: one thread wakes every GlobalPolicy::maintenance_interval and
+//   - condemns warm isolates past max_age,
+//   - releases warm isolates beyond min_warm unused for idle_release,
+//   - garbage-collects idle isolates in small budgets (IdleNotificationDeadline; a full
+//     LowMemoryNotification when idle steps do not finish), one isolate of a pool at a time,
+//     outside the pool lock, so acquires never wait on the lock for it,
+//   - sends MemoryPressureNotification when the budget is nearly used up,
+//   - retries restores that failed.
+// Why: under steady load with no major GC, RSS balloons (workerd's users report it).
+#include <utility>
+#include <vector>
+
+#include "pool/internal/manager_impl.h"
+
+namespace isopool::pool {
+
+namespace {
+// Idle steps before an isolate that V8 still wants to collect gets a full GC instead.
+constexpr int kIdleStepsBeforeFullGc = 3;
+}  // namespace
+
+void PoolManager::Impl::MaintenanceLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stopping_) maintenance_wake_.WaitWithTimeout(&mu_, global_.maintenance_interval);
+      if (stopping_) return;
+    }
+    MaintainOnce();
+  }
+}
+
+void PoolManager::Impl::MaintainOnce() {
+  std::vector<std::pair<std::shared_ptr<SnapshotPool>, std::unique_ptr<PooledIsolate>>> collect;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    const bool tight = memory_bytes_ > global_.memory_budget_bytes / 10 * 9;
+    const bool critical = memory_bytes_ > global_.memory_budget_bytes;
+    for (auto& [id, p] : pools_) {
+      SnapshotPool& pool = *p;
+      if (!pool.loaded) continue;
+      pool.restore_failed = false;
+      for (size_t i = 0; i < pool.warm.size();) {
+        if (now - pool.warm[i]->js->created_at() > pool.policy.max_age) {
+          std::unique_ptr<PooledIsolate> old = std::move(pool.warm[i]);
+          pool.warm.erase(pool.warm.begin() + static_cast<long>(i));
+          CondemnLocked(pool, std::move(old), engine::CondemnReason::kMaxAge);
+        } else {
+          ++i;
+        }
+      }
+      // The warm list is sorted by last use: the front is the longest idle.
+      while (pool.Available() > pool.policy.min_warm && !pool.warm.empty() &&
+             now - pool.warm.front()->last_used >= pool.policy.idle_release) {
+        RetireLocked(std::move(pool.warm.front()));
+        pool.warm.pop_front();
+      }
+      if (tight) {
+        for (auto& isolate : pool.warm) isolate->js->MemoryPressure(critical);
+      }
+      if (pool.maintaining > 0) continue;
+      // Collect one idle isolate per pool per round; the longest idle first.
+      for (size_t i = 0; i < pool.warm.size(); ++i) {
+        PooledIsolate& isolate = *pool.warm[i];
+        if (isolate.gc_done || now - isolate.last_used < global_.maintenance_interval) continue;
+        ++pool.maintaining;
+        collect.emplace_back(p, std::move(pool.warm[i]));
+        pool.warm.erase(pool.warm.begin() + static_cast<long>(i));
+        break;
+      }
+    }
+    RefillAllLocked();
+  }
+  for (auto& [pool, isolate] : collect) {
+    bool done = isolate->js->IdleCollect(global_.idle_gc_budget);
+    if (!done && ++isolate->gc_steps >= kIdleStepsBeforeFullGc) {
+      isolate->js->CollectAll();
+      done = true;
+    }
+    isolate->stats = isolate->js->GetHeapStats();
+    absl::MutexLock lock(&mu_);
+    --pool->maintaining;
+    isolate->gc_done = done;
+    AccountLocked(*isolate);
+    OfferLocked(*pool, std::move(isolate));
+  }
+}
+
+}  // namespace isopool::pool
