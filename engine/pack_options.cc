@@ -21,10 +21,12 @@ std::string Get(const std::map<std::string, std::string>& fields, const std::str
   return it == fields.end() ? "" : it->second;
 }
 
+constexpr char kAnnotationPrefix[] = "annotation.";
+
 }  // namespace
 
 std::map<std::string, std::string> PackOptionsToFields(const PackOptions& options) {
-  return {
+  std::map<std::string, std::string> fields = {
       {"kind", options.kind == BundleKind::kEsModule ? "esm" : "script"},
       {"entry", options.entry},
       {"deterministic", options.deterministic ? "1" : "0"},
@@ -35,6 +37,8 @@ std::map<std::string, std::string> PackOptionsToFields(const PackOptions& option
       {"build_heap_mib", absl::StrCat(options.build_heap_mib)},
       {"bundle_name", options.bundle_name},
   };
+  for (const auto& [key, value] : options.annotations) fields[kAnnotationPrefix + key] = value;
+  return fields;
 }
 
 absl::StatusOr<PackOptions> ParsePackOptions(const std::map<std::string, std::string>& fields) {
@@ -55,6 +59,11 @@ absl::StatusOr<PackOptions> ParsePackOptions(const std::map<std::string, std::st
   }
   options.warmup_script = Get(fields, "warmup_script");
   if (fields.count("bundle_name")) options.bundle_name = Get(fields, "bundle_name");
+  for (const auto& [key, value] : fields) {
+    if (key.rfind(kAnnotationPrefix, 0) == 0) {
+      options.annotations[key.substr(sizeof(kAnnotationPrefix) - 1)] = value;
+    }
+  }
   if (auto s = ParseInt(fields, "seed_time_ms", &options.seed_time_ms); !s.ok()) return s;
   if (auto s = ParseInt(fields, "build_timeout_ms", &options.build_timeout_ms); !s.ok()) return s;
   if (auto s = ParseInt(fields, "build_heap_mib", &options.build_heap_mib); !s.ok()) return s;

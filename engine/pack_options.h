@@ -38,6 +38,10 @@ struct PackOptions {
   int64_t build_heap_mib = 256;
   // The bundle's file name in stack traces.
   std::string bundle_name = "bundle.js";
+  // Caller data carried in the envelope and covered by its digest (the service keeps the
+  // snapshot's pool policy here, so a different policy is a different snapshot id). The engine
+  // does not interpret it.
+  std::map<std::string, std::string> annotations;
 };
 
 // Options as sorted "key=value" pairs, the form stored in envelopes and sent to the pack

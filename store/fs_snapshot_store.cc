@@ -11,9 +11,11 @@
 #include "absl/time/clock.h"
 #include "absl/types/optional.h"
 #include "store/atomic_file.h"
-#include "store/sha256.h"
+#include "engine/sha256.h"
 
 namespace isopool::store {
+
+using ::isopool::engine::Sha256Hex;
 namespace {
 
 constexpr absl::string_view kIdPrefix = "sha256:";

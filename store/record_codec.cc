@@ -7,9 +7,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "store/sha256.h"
+#include "engine/sha256.h"
 
 namespace isopool::store {
+
+using ::isopool::engine::Sha256Hex;
 namespace {
 
 constexpr absl::string_view kMetaHeader = "isopool-snapshot-meta 1";

@@ -59,6 +59,19 @@ TEST(PackTest, SameInputsGiveByteIdenticalEnvelopesAcrossProcesses) {
   EXPECT_NE(*first, *third);
 }
 
+TEST(PackTest, AnnotationsTravelInTheEnvelopeAndChangeIt) {
+  PackOptions annotated;
+  annotated.annotations["pool.isolation"] = "shared";
+  absl::StatusOr<std::string> with = PackInChild(kScriptBundle, annotated);
+  absl::StatusOr<std::string> without = PackInChild(kScriptBundle);
+  ASSERT_TRUE(with.ok() && without.ok());
+  EXPECT_NE(*with, *without);
+  absl::StatusOr<Envelope> decoded = DecodeEnvelope(*with);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->options.annotations,
+            (std::map<std::string, std::string>{{"pool.isolation", "shared"}}));
+}
+
 TEST(PackTest, ScriptBundleRestoresAndCallsGlobals) {
   auto snapshot = PackAndLoad(kScriptBundle);
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();

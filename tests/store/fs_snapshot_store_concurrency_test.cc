@@ -11,10 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "store/fs_snapshot_store.h"
-#include "store/sha256.h"
+#include "engine/sha256.h"
 #include "tests/store/test_util.h"
 
 namespace isopool::store {
+
+using ::isopool::engine::Sha256Hex;
 namespace {
 
 using ::isopool::store::testing::CheckEnvelope;

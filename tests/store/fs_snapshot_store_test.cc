@@ -10,10 +10,12 @@
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "store/sha256.h"
+#include "engine/sha256.h"
 #include "tests/store/test_util.h"
 
 namespace isopool::store {
+
+using ::isopool::engine::Sha256Hex;
 namespace {
 
 using ::isopool::store::testing::FilesIn;
