@@ -1,6 +1,7 @@
 #include "bench/loadgen/runner.h"
 
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <string>
@@ -39,27 +41,10 @@ int64_t NowNs() {
       .count();
 }
 
+// gRPC's status codes are absl's, number for number; absl spells them as the gRPC spec does
+// ("DEADLINE_EXCEEDED"), which is the key the report uses.
 std::string CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  if (i >= 0 && i < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) return kNames[i];
-  return absl::StrCat("CODE_", i);
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
 // State shared by all slots of one run. Immutable after the run starts, except the atomics.
@@ -217,6 +202,22 @@ ExecuteRequest MakeExecute(const Options& o, const std::string& source, uint32_t
   return r;
 }
 
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+double LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  double one_minute = -1;
+  if (!(in >> one_minute)) return -1;
+  return one_minute;
+}
+
 void PollLoop(grpc::CompletionQueue* cq) {
   void* tag = nullptr;
   bool ok = false;
@@ -272,6 +273,8 @@ absl::StatusOr<Report> Run(const Options& o) {
                                            cqs[q].get(), &tallies[q]));
   }
 
+  const double loadavg_start = LoadAverage();
+  const double cpu_start = CpuSeconds();
   const int64_t start_ns = NowNs();
   shared.warmup_end_ns = start_ns + absl::ToInt64Nanoseconds(o.warmup);
   if (o.requests == 0) {
@@ -295,6 +298,7 @@ absl::StatusOr<Report> Run(const Options& o) {
     }
   }
   const int64_t end_ns = NowNs();
+  const double client_cpu_seconds = CpuSeconds() - cpu_start;
   for (auto& cq : cqs) cq->Shutdown();
   for (auto& t : threads) t.join();
 
@@ -309,8 +313,12 @@ absl::StatusOr<Report> Run(const Options& o) {
   measured_seconds = std::max(0.0, measured_seconds);
   std::vector<const Tally*> parts;
   for (const Tally& t : tallies) parts.push_back(&t);
-  return Summarise(o, parts, measured_seconds, static_cast<double>(end_ns - t0) / 1e9,
-                   hard_cap_hit);
+  Report report =
+      Summarise(o, parts, measured_seconds, static_cast<double>(end_ns - t0) / 1e9, hard_cap_hit);
+  report.client_cpu_seconds = client_cpu_seconds;
+  report.loadavg_start = loadavg_start;
+  report.loadavg_end = LoadAverage();
+  return report;
 }
 
 }  // namespace loadgen

@@ -10,8 +10,8 @@
 //   absl::StatusOr<loadgen::Report> report = loadgen::Run(options);
 //
 // Threads: `Run` blocks its caller and runs `options.cq_threads` threads of its own, all joined
-// before it returns. Only one `Run` at a time per process is expected (it is not re-entrant
-// with respect to gRPC's global state, but nothing breaks if two run).
+// before it returns. Each call has its own channels, queues and threads, so several may run at
+// once (the tool itself runs one).
 #ifndef ISOPOOL_BENCH_LOADGEN_RUNNER_H_
 #define ISOPOOL_BENCH_LOADGEN_RUNNER_H_
 

@@ -193,6 +193,9 @@ std::string ReportJson(const Report& r) {
       ",\"isolates_condemned\":", r.well.isolates_condemned + r.hostile.isolates_condemned,
       ",\"unexpected_errors\":", r.unexpected_errors,
       ",\"hard_cap_hit\":", r.hard_cap_hit ? "true" : "false",
+      ",\"client_cpu_seconds\":", absl::StrFormat("%.3f", r.client_cpu_seconds),
+      ",\"loadavg_start\":", absl::StrFormat("%.2f", r.loadavg_start),
+      ",\"loadavg_end\":", absl::StrFormat("%.2f", r.loadavg_end),
       ",\"well_behaved\":", JsonClass(r.well));
   if (o.hostile_fraction > 0) {
     std::vector<std::string> variants;
@@ -234,6 +237,8 @@ std::string ReportTableLine(const Report& r) {
                    absl::StrJoin(r.hostile.script_errors, ",", absl::PairFormatter("=")),
                    r.well.isolates_condemned + r.hostile.isolates_condemned));
   }
+  absl::StrAppend(&line, absl::StrFormat(" | client cpu %.1fs load %.1f->%.1f",
+                                         r.client_cpu_seconds, r.loadavg_start, r.loadavg_end));
   if (r.hard_cap_hit) absl::StrAppend(&line, " HARD-CAP-HIT");
   return line;
 }

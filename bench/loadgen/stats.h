@@ -74,9 +74,16 @@ struct Report {
   // script errors are the intended ones and are not counted here.
   int64_t unexpected_errors = 0;
   bool hard_cap_hit = false;
+  // Context for reading the figures on a shared machine: this process's CPU time (user + system)
+  // from the first call to the end, and the 1-minute load average before and after (-1 when
+  // /proc/loadavg is unreadable).
+  double client_cpu_seconds = 0;
+  double loadavg_start = -1;
+  double loadavg_end = -1;
 };
 
-// Merges the tallies and computes rates and percentiles. `measured_seconds` must be > 0.
+// Merges the tallies and computes rates and percentiles. The context fields (client CPU, load
+// average) are left for the caller to fill.
 Report Summarise(const Options& options, const std::vector<const Tally*>& tallies,
                  double measured_seconds, double elapsed_seconds, bool hard_cap_hit);
 

@@ -199,6 +199,8 @@ TEST_F(LoadgenSmokeTest, HealthRunForTwoSecondsReportsRequestsAndOrderedPercenti
   EXPECT_DOUBLE_EQ(Num(j, "measured_seconds"), 2.0);
   EXPECT_NEAR(Num(j, "requests_per_second"), Num(j, "requests") / 2.0, 1.0);
   EXPECT_EQ(Get(j, "latency_unit").string_value(), "us");
+  EXPECT_GT(Num(j, "client_cpu_seconds"), 0);
+  EXPECT_GE(Num(j, "loadavg_start"), 0);
   ExpectOrderedLatency(j, "latency");
   // Warm-up + measurement + connecting: well under the cap.
   EXPECT_GE(run.seconds, 2.5);

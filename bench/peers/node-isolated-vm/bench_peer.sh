@@ -5,9 +5,11 @@
 # to OUT_DIR (one file per run). Bounded: every loadgen run has a hard cap, and so does the wait
 # for the peer to listen.
 #
-#   bazel build //bench/loadgen && bench/peers/node-isolated-vm/bench_peer.sh
+#   bazel build -c opt //bench/loadgen && bench/peers/node-isolated-vm/bench_peer.sh
 #
-# Environment: LOADGEN (default bazel-bin/bench/loadgen/loadgen), RUNS (3), DURATION (10),
+# Build the load generator with -c opt: a fastbuild (-O0) client spends CPU the server, sharing
+# the 2 cores, would otherwise get. Environment: LOADGEN (default bazel-bin/bench/loadgen/loadgen;
+# bazel-bin follows the last build's configuration), RUNS (3), DURATION (10),
 # WARMUP (2), CONCURRENCY (16), CHANNELS (2), MODES ("reuse new"), OUT_DIR (a fresh temp dir).
 set -euo pipefail
 
@@ -62,8 +64,8 @@ echo "JSON reports: $out_dir" >&2
 python3 - "$out_dir" $modes <<'PY'
 import glob, json, statistics, sys
 out_dir, modes = sys.argv[1], sys.argv[2:]
-print("| context | rpc | runs | req/s (median) | p50 ms | p90 ms | p99 ms | p99.9 ms | errors | req/s per run |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| context | rpc | runs | req/s (median) | p50 ms | p90 ms | p99 ms | p99.9 ms | errors | req/s per run | load avg at start |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for mode in modes:
     for rpc in ("health", "execute"):
         runs = [json.load(open(f)) for f in sorted(glob.glob(f"{out_dir}/peer-{mode}-{rpc}-*.json"))]
@@ -71,9 +73,11 @@ for mode in modes:
             continue
         med = lambda key: statistics.median(r["latency"][key] for r in runs) / 1000
         rates = [r["requests_per_second"] for r in runs]
+        loads = ", ".join("%.1f" % r.get("loadavg_start", -1) for r in runs)
         print(f"| {mode} | {'health' if rpc == 'health' else 'execute 1+1'} | {len(runs)} "
               f"| {statistics.median(rates):.0f} | {med('p50'):.2f} | {med('p90'):.2f} "
               f"| {med('p99'):.2f} | {med('p999'):.2f} "
               f"| {sum(r['unexpected_errors'] for r in runs)} "
-              f"| {', '.join(f'{x:.0f}' for x in rates)} |")
+              f"| {', '.join(f'{x:.0f}' for x in rates)} "
+              f"| {loads} |")
 PY
