@@ -37,6 +37,8 @@ if [ $want_test = 1 ]; then
   # Node.js: any installed node (Debian's or nodesource's) will do.
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
+  # kubectl kustomize renders deploy/k8s; Debian ships kubectl in kubernetes-client.
+  command -v kubectl >/dev/null || missing+=(kubernetes-client)
 fi
 
 apt_updated=0

@@ -1,0 +1,144 @@
+#include "service/config.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address (0.0.0.0:50051 in a pod)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "Prometheus /metrics address; empty disables it");
+ABSL_FLAG(std::string, data_dir, "./.data", "Snapshot store directory");
+ABSL_FLAG(std::string, pack_binary, "", "Path of isopool_pack; default: next to this binary");
+ABSL_FLAG(int, memory_budget_mib, 1024, "Memory budget for all isolates, MiB");
+ABSL_FLAG(int, max_isolates, 64, "Most isolates across all snapshots");
+ABSL_FLAG(int, restore_threads, 0, "Background restore threads; 0 = number of cores");
+ABSL_FLAG(int, execute_threads, 0, "Threads that run JavaScript; 0 = number of cores");
+ABSL_FLAG(int, max_pending_calls, 1024, "Execute calls queued beyond which RESOURCE_EXHAUSTED");
+ABSL_FLAG(std::string, default_isolation, "context",
+          "Isolation of snapshots that do not choose: fresh|context|shared");
+ABSL_FLAG(int, default_min_warm, 1, "Warm isolates kept per snapshot by default");
+ABSL_FLAG(int, default_max_isolates, 4, "Isolates per snapshot by default");
+ABSL_FLAG(int, max_isolates_per_snapshot, 16, "Most isolates a snapshot may ask for");
+ABSL_FLAG(uint32_t, default_timeout_ms, 1000, "Wall-clock limit of a call by default");
+ABSL_FLAG(uint32_t, max_timeout_ms, 30000, "Most wall-clock time a call may ask for");
+ABSL_FLAG(uint32_t, default_cpu_ms, 1000, "CPU-time limit of a call by default");
+ABSL_FLAG(uint32_t, max_cpu_ms, 30000, "Most CPU time a call may ask for");
+ABSL_FLAG(uint32_t, default_heap_mib, 64, "Isolate heap limit by default, MiB");
+ABSL_FLAG(uint32_t, max_heap_mib, 512, "Largest heap limit a snapshot or call may ask for");
+ABSL_FLAG(uint32_t, default_max_result_bytes, 1 << 20, "Largest JSON result by default");
+ABSL_FLAG(uint32_t, max_result_bytes, 16 << 20, "Largest JSON result a call may ask for");
+ABSL_FLAG(uint32_t, max_log_bytes, 64 << 10, "Console output kept per call");
+ABSL_FLAG(uint64_t, max_upload_bytes, 64 << 20, "Largest bundle an upload may send");
+ABSL_FLAG(int, max_concurrent_uploads, 2, "Uploads built at once; more get RESOURCE_EXHAUSTED");
+ABSL_FLAG(uint32_t, default_build_timeout_ms, 10000, "Build time limit of an upload by default");
+ABSL_FLAG(uint32_t, max_build_timeout_ms, 60000, "Most build time an upload may ask for");
+ABSL_FLAG(uint32_t, default_build_heap_mib, 256, "Build heap limit by default, MiB");
+ABSL_FLAG(uint32_t, max_build_heap_mib, 1024, "Most build heap an upload may ask for, MiB");
+ABSL_FLAG(bool, allow_prebuilt_envelopes, false,
+          "Accept uploads of prebuilt envelopes. Off: V8's deserialiser trusts its input");
+ABSL_FLAG(int, max_message_mib, 8, "Largest gRPC message for Execute, MiB");
+ABSL_FLAG(int, drain_grace_seconds, 20, "On SIGTERM, how long in-flight calls may take");
+ABSL_FLAG(std::string, log_level, "info", "debug|info|warn|error");
+ABSL_FLAG(std::string, v8_flags, "", "Extra V8 flags, space-separated (expert use)");
+ABSL_FLAG(int, v8_platform_threads, 0, "V8 platform worker threads; 0 = number of cores");
+
+namespace isopool::service {
+namespace {
+
+// Applies ISOPOOL_<NAME> to every flag of this file that was not given on the command line.
+absl::Status ApplyEnvironment() {
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (flag->Filename().find("service/config.cc") == std::string::npos) continue;
+    std::string env_name = absl::StrCat("ISOPOOL_", absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(env_name.c_str());
+    if (value == nullptr || flag->CurrentValue() != flag->DefaultValue()) continue;
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat(env_name, "=", value, ": ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<pool::IsolationMode> ParseIsolationMode(const std::string& text) {
+  if (text == "fresh") return pool::IsolationMode::kFresh;
+  if (text == "context") return pool::IsolationMode::kContext;
+  if (text == "shared") return pool::IsolationMode::kShared;
+  return absl::InvalidArgumentError(
+      absl::StrCat("isolation mode must be fresh, context or shared, not '", text, "'"));
+}
+
+absl::StatusOr<ServerConfig> LoadServerConfig() {
+  if (absl::Status s = ApplyEnvironment(); !s.ok()) return s;
+  ServerConfig c;
+  c.listen = absl::GetFlag(FLAGS_listen);
+  c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  c.data_dir = absl::GetFlag(FLAGS_data_dir);
+  c.pack_binary = absl::GetFlag(FLAGS_pack_binary);
+  if (absl::GetFlag(FLAGS_memory_budget_mib) <= 0) {
+    return absl::InvalidArgumentError("--memory_budget_mib must be positive");
+  }
+  c.global.memory_budget_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_memory_budget_mib)) << 20;
+  c.global.max_isolates = absl::GetFlag(FLAGS_max_isolates);
+  c.global.restore_threads = absl::GetFlag(FLAGS_restore_threads);
+  c.execute_threads = absl::GetFlag(FLAGS_execute_threads);
+  if (c.execute_threads <= 0) {
+    c.execute_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  c.max_pending_calls = absl::GetFlag(FLAGS_max_pending_calls);
+  absl::StatusOr<pool::IsolationMode> isolation =
+      ParseIsolationMode(absl::GetFlag(FLAGS_default_isolation));
+  if (!isolation.ok()) return isolation.status();
+  c.default_isolation = *isolation;
+  c.default_min_warm = absl::GetFlag(FLAGS_default_min_warm);
+  c.default_max_isolates = absl::GetFlag(FLAGS_default_max_isolates);
+  c.max_isolates_per_snapshot = absl::GetFlag(FLAGS_max_isolates_per_snapshot);
+  c.default_timeout_ms = absl::GetFlag(FLAGS_default_timeout_ms);
+  c.max_timeout_ms = absl::GetFlag(FLAGS_max_timeout_ms);
+  c.default_cpu_ms = absl::GetFlag(FLAGS_default_cpu_ms);
+  c.max_cpu_ms = absl::GetFlag(FLAGS_max_cpu_ms);
+  c.default_heap_mib = absl::GetFlag(FLAGS_default_heap_mib);
+  c.max_heap_mib = absl::GetFlag(FLAGS_max_heap_mib);
+  c.default_max_result_bytes = absl::GetFlag(FLAGS_default_max_result_bytes);
+  c.max_result_bytes = absl::GetFlag(FLAGS_max_result_bytes);
+  c.max_log_bytes = absl::GetFlag(FLAGS_max_log_bytes);
+  c.max_upload_bytes = absl::GetFlag(FLAGS_max_upload_bytes);
+  c.max_concurrent_uploads = absl::GetFlag(FLAGS_max_concurrent_uploads);
+  c.default_build_timeout_ms = absl::GetFlag(FLAGS_default_build_timeout_ms);
+  c.max_build_timeout_ms = absl::GetFlag(FLAGS_max_build_timeout_ms);
+  c.default_build_heap_mib = absl::GetFlag(FLAGS_default_build_heap_mib);
+  c.max_build_heap_mib = absl::GetFlag(FLAGS_max_build_heap_mib);
+  c.allow_prebuilt_envelopes = absl::GetFlag(FLAGS_allow_prebuilt_envelopes);
+  c.max_message_bytes = absl::GetFlag(FLAGS_max_message_mib) << 20;
+  c.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_grace_seconds));
+  c.log_level = absl::GetFlag(FLAGS_log_level);
+  for (absl::string_view flag :
+       absl::StrSplit(absl::GetFlag(FLAGS_v8_flags), ' ', absl::SkipEmpty())) {
+    c.v8_flags.emplace_back(flag);
+  }
+  c.v8_platform_threads = absl::GetFlag(FLAGS_v8_platform_threads);
+
+  if (c.default_timeout_ms > c.max_timeout_ms || c.default_cpu_ms > c.max_cpu_ms ||
+      c.default_heap_mib > c.max_heap_mib || c.default_max_result_bytes > c.max_result_bytes) {
+    return absl::InvalidArgumentError("a --default_* limit is above its --max_* limit");
+  }
+  if (c.max_concurrent_uploads < 1 || c.global.max_isolates < 1 || c.max_pending_calls < 1) {
+    return absl::InvalidArgumentError(
+        "--max_concurrent_uploads, --max_isolates and --max_pending_calls must be at least 1");
+  }
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+      c.log_level != "error") {
+    return absl::InvalidArgumentError("--log_level must be debug, info, warn or error");
+  }
+  return c;
+}
+
+}  // namespace isopool::service

@@ -1,0 +1,416 @@
+#include "service/isopool_service.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "engine/runtime.h"
+#include "engine/sha256.h"
+#include "engine/snapshot.h"
+#include "service/log.h"
+#include "service/translate.h"
+
+namespace isopool::service {
+namespace {
+
+grpc::Status Unavailable() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "isopool is draining (shutting down): retry on another replica");
+}
+
+std::string DisplayId(const std::string& id) { return id.empty() ? "blank" : id; }
+
+// Acquire's errors, with what the caller can do about them.
+grpc::Status AcquireError(const absl::Status& status, const std::string& snapshot) {
+  switch (status.code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+      return grpc::Status(
+          grpc::StatusCode::DEADLINE_EXCEEDED,
+          absl::StrCat("no isolate of snapshot '", snapshot,
+                       "' became free before the deadline: every isolate is busy; retry with a "
+                       "longer deadline, or raise the snapshot's pool.max_isolates"));
+    case absl::StatusCode::kDataLoss:
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          absl::StrCat("snapshot '", snapshot,
+                                       "' was found corrupted and quarantined: upload it again"));
+    case absl::StatusCode::kFailedPrecondition:
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          absl::StrCat(status.message(), " (snapshot '", snapshot, "')"));
+    default:
+      return ToGrpcStatus(status);
+  }
+}
+
+}  // namespace
+
+IsopoolService::IsopoolService(const ServerConfig& config, store::SnapshotStore& store,
+                               pool::PoolManager& pools, Metrics& metrics,
+                               const engine::PackProcessOptions& pack_process)
+    : config_(config),
+      store_(store),
+      pools_(pools),
+      metrics_(metrics),
+      pack_process_(pack_process),
+      execute_executor_("isopool-exec", config.execute_threads, config.max_pending_calls),
+      build_executor_("isopool-build", config.max_concurrent_uploads,
+                      config.max_concurrent_uploads) {}
+
+IsopoolService::~IsopoolService() = default;
+
+bool IsopoolService::BeginCall() {
+  absl::MutexLock lock(&mu_);
+  if (draining_) return false;
+  ++in_flight_;
+  return true;
+}
+
+void IsopoolService::EndCall() {
+  absl::MutexLock lock(&mu_);
+  --in_flight_;
+}
+
+void IsopoolService::StartDraining() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+}
+
+bool IsopoolService::WaitIdle(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
+grpc::ServerUnaryReactor* IsopoolService::Execute(grpc::CallbackServerContext* context,
+                                                  const v1::ExecuteRequest* request,
+                                                  v1::ExecuteResponse* response) {
+  absl::Time received = absl::Now();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto refuse = [&](grpc::Status status, bool counted) {
+    metrics_.RecordExecution("rejected", absl::Now() - received);
+    reactor->Finish(status);
+    if (counted) EndCall();
+    return reactor;
+  };
+  if (!BeginCall()) return refuse(Unavailable(), false);
+  if (request->call_case() == v1::ExecuteRequest::CALL_NOT_SET) {
+    return refuse(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               "set either `function` (a snapshot's entry point) or `source` "
+                               "(inline JavaScript)"),
+                  true);
+  }
+  if (request->has_function() && request->function().name().empty()) {
+    return refuse(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               "function.name is empty: name the function to call"),
+                  true);
+  }
+  std::string snapshot_id;
+  if (!request->snapshot().empty()) {
+    absl::StatusOr<std::string> resolved = store_.Resolve(request->snapshot());
+    if (!resolved.ok()) {
+      if (resolved.status().code() == absl::StatusCode::kNotFound) {
+        return refuse(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                   absl::StrCat("no snapshot '", request->snapshot(),
+                                                "': upload it with UploadSnapshot, or list the "
+                                                "known ones with ListSnapshots")),
+                      true);
+      }
+      return refuse(ToGrpcStatus(resolved.status()), true);
+    }
+    snapshot_id = *std::move(resolved);
+  }
+  bool queued = execute_executor_.TrySubmit([=, id = std::move(snapshot_id)]() mutable {
+    RunExecute(context, request, response, reactor, std::move(id), received);
+  });
+  if (!queued) {
+    return refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               absl::StrCat("the server has ", config_.max_pending_calls,
+                                            " calls queued already: retry with backoff")),
+                  true);
+  }
+  return reactor;
+}
+
+void IsopoolService::RunExecute(grpc::CallbackServerContext* context,
+                                const v1::ExecuteRequest* request, v1::ExecuteResponse* response,
+                                grpc::ServerUnaryReactor* reactor, std::string snapshot_id,
+                                absl::Time received) {
+  auto finish = [&](grpc::Status status, const std::string& outcome) {
+    metrics_.RecordExecution(outcome, absl::Now() - received);
+    reactor->Finish(status);
+    EndCall();
+  };
+  const std::string& name = request->snapshot().empty() ? "blank" : request->snapshot();
+  absl::Time deadline = absl::FromChrono(context->deadline());
+  bool has_deadline = deadline < absl::Now() + absl::Hours(24 * 365);
+  absl::Time acquire_deadline =
+      has_deadline ? deadline : absl::Now() + absl::Milliseconds(config_.max_timeout_ms);
+  if (context->IsCancelled()) {
+    finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the call"), "rejected");
+    return;
+  }
+  absl::StatusOr<pool::Lease> lease = pools_.Acquire(snapshot_id, acquire_deadline);
+  if (!lease.ok()) {
+    finish(AcquireError(lease.status(), name), "rejected");
+    return;
+  }
+  absl::Duration time_left =
+      has_deadline ? deadline - absl::Now() : absl::Milliseconds(config_.max_timeout_ms);
+  if (time_left <= absl::ZeroDuration()) {
+    finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the deadline passed before an isolate was free"),
+           "rejected");
+    return;
+  }
+  const engine::Snapshot& snapshot = lease->isolate().snapshot();
+  CallDefaults defaults =
+      CallDefaultsFromAnnotations(snapshot.blank() ? std::map<std::string, std::string>{}
+                                                   : snapshot.envelope().options.annotations,
+                                  config_);
+  engine::CallLimits limits = ResolveLimits(request->limits(), defaults, config_, time_left);
+  bool capped_by_deadline = has_deadline && limits.wall == time_left;
+
+  engine::CallRequest call;
+  if (request->has_function()) {
+    call.function = request->function().name();
+    call.args_json = request->function().args_json();
+  } else {
+    call.source = request->source();
+  }
+  engine::CallResult result = lease->Run(call, limits);
+  v1::ExecuteStats* stats = response->mutable_stats();
+  stats->set_queue_wait_us(absl::ToInt64Microseconds(lease->queue_wait()));
+  stats->set_restore_us(absl::ToInt64Microseconds(lease->restore_on_path()));
+  stats->set_warm(lease->warm());
+  lease = absl::CancelledError("released");  // gives the isolate back before answering
+
+  if (!result.status.ok()) {
+    finish(ToGrpcStatus(result.status), "rejected");
+    return;
+  }
+  if (capped_by_deadline && result.error && result.error->kind == engine::ErrorKind::kTimeout) {
+    finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the caller's deadline passed while the script ran; the script was "
+                        "stopped"),
+           engine::ErrorKindName(result.error->kind));
+    return;
+  }
+  FillExecuteResponse(result, response);
+  response->set_snapshot_id(DisplayId(snapshot_id));
+  finish(grpc::Status::OK, result.error ? engine::ErrorKindName(result.error->kind) : "ok");
+}
+
+class IsopoolService::UploadReactor : public grpc::ServerReadReactor<v1::UploadSnapshotRequest> {
+ public:
+  UploadReactor(IsopoolService& service, v1::UploadSnapshotResponse* response)
+      : service_(service), response_(response) {
+    if (!service_.BeginCall()) {
+      Finish(Unavailable());
+      return;
+    }
+    counted_ = true;
+    if (service_.uploads_.fetch_add(1) >= service_.config_.max_concurrent_uploads) {
+      Finish(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("the server is building ", service_.config_.max_concurrent_uploads,
+                       " uploads already: retry with backoff")));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client finished sending (or went away)
+      if (!have_spec_) {
+        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "the upload carried no spec: the first message must be the spec"));
+        return;
+      }
+      if (!service_.build_executor_.TrySubmit(
+              [this] { Finish(service_.BuildSnapshot(spec_, bundle_, response_)); })) {
+        Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "build queue full: retry"));
+      }
+      return;
+    }
+    if (!have_spec_) {
+      if (!request_.has_spec()) {
+        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "the first message must carry the spec; the chunks follow it"));
+        return;
+      }
+      spec_ = request_.spec();
+      have_spec_ = true;
+      if (spec_.prebuilt_envelope() && !service_.config_.allow_prebuilt_envelopes) {
+        Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "this server does not accept prebuilt envelopes, because V8's "
+                            "deserialiser trusts its input: upload the bundle source instead, or "
+                            "run the server with --allow_prebuilt_envelopes"));
+        return;
+      }
+    } else if (request_.has_spec()) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "only the first message may carry a spec"));
+      return;
+    } else {
+      if (bundle_.size() + request_.chunk().size() > service_.config_.max_upload_bytes) {
+        Finish(grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat("the bundle is larger than this server's limit of ",
+                         service_.config_.max_upload_bytes, " bytes (--max_upload_bytes)")));
+        return;
+      }
+      bundle_ += request_.chunk();
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override {
+    if (counted_) {
+      service_.uploads_.fetch_sub(1);
+      service_.EndCall();
+    }
+    delete this;
+  }
+
+ private:
+  IsopoolService& service_;
+  v1::UploadSnapshotResponse* response_;
+  v1::UploadSnapshotRequest request_;
+  v1::SnapshotSpec spec_;
+  bool have_spec_ = false;
+  bool counted_ = false;
+  std::string bundle_;
+};
+
+grpc::ServerReadReactor<v1::UploadSnapshotRequest>* IsopoolService::UploadSnapshot(
+    grpc::CallbackServerContext* /*context*/, v1::UploadSnapshotResponse* response) {
+  return new UploadReactor(*this, response);
+}
+
+grpc::Status IsopoolService::BuildSnapshot(const v1::SnapshotSpec& spec, const std::string& bundle,
+                                           v1::UploadSnapshotResponse* response) {
+  absl::Time start = absl::Now();
+  auto invalid = [this](const std::string& message) {
+    metrics_.RecordBuild("invalid");
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+  };
+  engine::PackOptions options;
+  if (absl::Status s = SpecToPackOptions(spec, config_, &options); !s.ok()) {
+    return invalid(std::string(s.message()));
+  }
+  if (bundle.empty()) {
+    return invalid("the bundle is empty: send its bytes in chunk messages after the spec");
+  }
+  store::SnapshotMetadata metadata;
+  std::string envelope;
+  if (spec.prebuilt_envelope()) {
+    absl::StatusOr<std::shared_ptr<const engine::Snapshot>> snapshot =
+        engine::Snapshot::FromEnvelope(bundle);
+    if (!snapshot.ok()) {
+      return invalid(absl::StrCat("prebuilt envelope rejected: ", snapshot.status().message()));
+    }
+    metadata.bundle_sha256 = (*snapshot)->envelope().bundle_sha256;
+    metadata.source_bytes = (*snapshot)->envelope().source_bytes;
+    envelope = bundle;
+  } else {
+    absl::StatusOr<std::string> packed = engine::PackInChildProcess(pack_process_, bundle, options);
+    if (!packed.ok()) {
+      if (packed.status().code() == absl::StatusCode::kInvalidArgument ||
+          packed.status().code() == absl::StatusCode::kResourceExhausted) {
+        Log(LogLevel::kInfo, "upload_rejected",
+            {{"name", spec.name()}, {"error", packed.status().message()}});
+        return invalid(absl::StrCat("the bundle does not build: ", packed.status().message()));
+      }
+      metrics_.RecordBuild("error");
+      Log(LogLevel::kError, "upload_failed",
+          {{"name", spec.name()}, {"error", packed.status().message()}});
+      return ToGrpcStatus(packed.status());
+    }
+    envelope = *std::move(packed);
+    metadata.bundle_sha256 = engine::Sha256Hex(bundle);
+    metadata.source_bytes = bundle.size();
+  }
+  metadata.v8_version = engine::V8Version();
+  metadata.build_ms = absl::ToInt64Milliseconds(absl::Now() - start);
+  metadata.created_ms = absl::ToUnixMillis(absl::Now());
+  v1::SnapshotSpec stored_spec = spec;
+  stored_spec.clear_name();  // names move; the spec describes the content
+  metadata.spec = stored_spec.SerializeAsString();
+  absl::StatusOr<store::PutResult> put = store_.PutAndName(spec.name(), envelope, metadata);
+  if (!put.ok()) {
+    metrics_.RecordBuild("error");
+    Log(LogLevel::kError, "upload_failed",
+        {{"name", spec.name()}, {"error", put.status().message()}});
+    return ToGrpcStatus(put.status());
+  }
+  metrics_.RecordBuild(put->created ? "created" : "existing");
+  *response->mutable_snapshot() = ToSnapshotProto(spec.name(), put->metadata);
+  response->set_created(put->created);
+  Log(LogLevel::kInfo, "upload",
+      {{"name", spec.name()},
+       {"id", put->id},
+       {"created", put->created},
+       {"source_bytes", static_cast<uint64_t>(metadata.source_bytes)},
+       {"blob_bytes", static_cast<uint64_t>(put->metadata.blob_bytes)},
+       {"build_ms", static_cast<uint64_t>(metadata.build_ms)}});
+  if (spec.prewarm()) {
+    if (absl::Status s = pools_.Prewarm(put->id); !s.ok()) {
+      Log(LogLevel::kWarn, "prewarm_failed", {{"id", put->id}, {"error", s.message()}});
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* IsopoolService::GetSnapshot(grpc::CallbackServerContext* context,
+                                                      const v1::GetSnapshotRequest* request,
+                                                      v1::Snapshot* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::string> id = store_.Resolve(request->snapshot());
+  absl::StatusOr<store::SnapshotMetadata> metadata =
+      id.ok() ? store_.Get(*id) : absl::StatusOr<store::SnapshotMetadata>(id.status());
+  if (!metadata.ok()) {
+    reactor->Finish(ToGrpcStatus(metadata.status()));
+    return reactor;
+  }
+  bool by_id = store::LooksLikeSnapshotId(request->snapshot());
+  *response = ToSnapshotProto(by_id ? "" : request->snapshot(), *metadata);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* IsopoolService::ListSnapshots(grpc::CallbackServerContext* context,
+                                                        const v1::ListSnapshotsRequest* request,
+                                                        v1::ListSnapshotsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<store::ListResult> page = store_.List(request->page_size(), request->page_token());
+  if (!page.ok()) {
+    reactor->Finish(ToGrpcStatus(page.status()));
+    return reactor;
+  }
+  for (const store::ListEntry& entry : page->entries) {
+    *response->add_snapshots() = ToSnapshotProto(entry.name, entry.metadata);
+  }
+  response->set_next_page_token(page->next_page_token);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* IsopoolService::DeleteSnapshot(grpc::CallbackServerContext* context,
+                                                         const v1::DeleteSnapshotRequest* request,
+                                                         v1::DeleteSnapshotResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<store::DeleteResult> deleted = store::LooksLikeSnapshotId(request->snapshot())
+                                                    ? store_.Delete(request->snapshot())
+                                                    : store_.DeleteName(request->snapshot());
+  if (!deleted.ok()) {
+    reactor->Finish(ToGrpcStatus(deleted.status()));
+    return reactor;
+  }
+  if (!deleted->removed_id.empty()) pools_.Remove(deleted->removed_id);
+  response->set_removed_id(deleted->removed_id);
+  Log(LogLevel::kInfo, "delete",
+      {{"snapshot", request->snapshot()}, {"removed_id", deleted->removed_id}});
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace isopool::service

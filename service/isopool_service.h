@@ -1,0 +1,84 @@
+// isopool_service.h: the isopool.v1.Isopool gRPC service (callback API).
+//
+// Execute runs on the execute executor (never on gRPC's callback threads): resolve the
+// snapshot, borrow an isolate from the pool until the caller's deadline, run the call under
+// limits, give the isolate back, answer. UploadSnapshot streams the bundle in, then builds it in
+// the isopool_pack child process on the build executor, stores it, and optionally prewarms.
+// Get/List/Delete are quick store operations answered inline.
+//
+// Draining (SIGTERM): after StartDraining, new Execute and UploadSnapshot calls get UNAVAILABLE
+// while calls already accepted finish; WaitIdle waits for them.
+//
+// Ownership: the server owns this service and everything it references, which must outlive
+// it. Thread-safety: gRPC calls the handlers from any thread; all state is synchronised.
+#ifndef ISOPOOL_SERVICE_ISOPOOL_SERVICE_H_
+#define ISOPOOL_SERVICE_ISOPOOL_SERVICE_H_
+
+#include <atomic>
+
+#include "absl/synchronization/mutex.h"
+#include "engine/pack_process.h"
+#include "isopool/v1/isopool.grpc.pb.h"
+#include "pool/pool_manager.h"
+#include "service/config.h"
+#include "service/executor.h"
+#include "service/metrics.h"
+#include "store/snapshot_store.h"
+
+namespace isopool::service {
+
+class IsopoolService final : public v1::Isopool::CallbackService {
+ public:
+  IsopoolService(const ServerConfig& config, store::SnapshotStore& store, pool::PoolManager& pools,
+                 Metrics& metrics, const engine::PackProcessOptions& pack_process);
+  ~IsopoolService() override;
+
+  grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* context,
+                                    const v1::ExecuteRequest* request,
+                                    v1::ExecuteResponse* response) override;
+  grpc::ServerReadReactor<v1::UploadSnapshotRequest>* UploadSnapshot(
+      grpc::CallbackServerContext* context, v1::UploadSnapshotResponse* response) override;
+  grpc::ServerUnaryReactor* GetSnapshot(grpc::CallbackServerContext* context,
+                                        const v1::GetSnapshotRequest* request,
+                                        v1::Snapshot* response) override;
+  grpc::ServerUnaryReactor* ListSnapshots(grpc::CallbackServerContext* context,
+                                          const v1::ListSnapshotsRequest* request,
+                                          v1::ListSnapshotsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteSnapshot(grpc::CallbackServerContext* context,
+                                           const v1::DeleteSnapshotRequest* request,
+                                           v1::DeleteSnapshotResponse* response) override;
+
+  // Refuse new Execute/UploadSnapshot calls with UNAVAILABLE from now on.
+  void StartDraining();
+  // Waits until no accepted call is in flight, or `deadline`; true when idle.
+  bool WaitIdle(absl::Time deadline);
+
+ private:
+  class UploadReactor;
+  // Counts an accepted call for the drain; false when draining (the call must be refused).
+  bool BeginCall();
+  void EndCall();
+  void RunExecute(grpc::CallbackServerContext* context, const v1::ExecuteRequest* request,
+                  v1::ExecuteResponse* response, grpc::ServerUnaryReactor* reactor,
+                  std::string snapshot_id, absl::Time received);
+  // Builds, stores and (maybe) prewarms one upload; the result for UploadSnapshot.
+  grpc::Status BuildSnapshot(const v1::SnapshotSpec& spec, const std::string& bundle,
+                             v1::UploadSnapshotResponse* response);
+
+  const ServerConfig& config_;
+  store::SnapshotStore& store_;
+  pool::PoolManager& pools_;
+  Metrics& metrics_;
+  const engine::PackProcessOptions pack_process_;
+  Executor execute_executor_;
+  Executor build_executor_;
+  std::atomic<int> uploads_{0};
+
+  absl::Mutex mu_;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace isopool::service
+
+#endif  // ISOPOOL_SERVICE_ISOPOOL_SERVICE_H_

@@ -1,0 +1,60 @@
+// server.h: the isopool server: store, V8 runtime, pools, gRPC service (with health and
+// reflection) and the metrics endpoint, started together and drained together.
+//
+//   auto server = Server::Start(config, argv0);
+//   ...wait for SIGTERM...
+//   (*server)->Drain();  // NOT_SERVING, refuse new calls, finish in-flight ones, stop
+//
+// Ownership: Server owns every part. Thread-safety: Start, Drain and the accessors may be called
+// from any thread; Drain once.
+#ifndef ISOPOOL_SERVICE_SERVER_H_
+#define ISOPOOL_SERVICE_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/watchdog.h"
+#include "pool/pool_manager.h"
+#include "service/config.h"
+#include "service/isopool_service.h"
+#include "service/metrics.h"
+#include "service/store_snapshot_source.h"
+#include "store/fs_snapshot_store.h"
+
+namespace isopool::service {
+
+class Server {
+ public:
+  // Initialises V8 (once per process), opens the store, starts listening.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerConfig& config,
+                                                       const std::string& argv0);
+  ~Server();
+
+  // The ports actually bound (useful with port 0).
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_.port(); }
+
+  // Health NOT_SERVING, new calls UNAVAILABLE, in-flight calls finish within the drain grace,
+  // then the gRPC server stops. Returns true when every call finished in time.
+  bool Drain();
+
+ private:
+  explicit Server(const ServerConfig& config);
+
+  const ServerConfig config_;
+  Metrics metrics_;
+  std::unique_ptr<store::FilesystemSnapshotStore> store_;
+  std::unique_ptr<StoreSnapshotSource> source_;
+  std::unique_ptr<engine::Watchdog> watchdog_;
+  std::unique_ptr<pool::PoolManager> pools_;
+  std::unique_ptr<IsopoolService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+};
+
+}  // namespace isopool::service
+
+#endif  // ISOPOOL_SERVICE_SERVER_H_

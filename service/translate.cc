@@ -1,0 +1,226 @@
+#include "service/translate.h"
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "store/snapshot_store.h"
+
+namespace isopool::service {
+namespace {
+
+constexpr char kIsolation[] = "pool.isolation";
+constexpr char kMinWarm[] = "pool.min_warm";
+constexpr char kMaxIsolates[] = "pool.max_isolates";
+constexpr char kTimeout[] = "limits.timeout_ms";
+constexpr char kCpu[] = "limits.cpu_ms";
+constexpr char kHeap[] = "limits.heap_mib";
+constexpr char kResult[] = "limits.max_result_bytes";
+
+uint32_t GetU32(const std::map<std::string, std::string>& annotations, const char* key,
+                uint32_t fallback) {
+  auto it = annotations.find(key);
+  uint32_t value;
+  if (it == annotations.end() || !absl::SimpleAtoi(it->second, &value) || value == 0) {
+    return fallback;
+  }
+  return value;
+}
+
+uint32_t Pick(uint32_t asked, uint32_t fallback, uint32_t maximum) {
+  return std::min(asked == 0 ? fallback : asked, maximum);
+}
+
+}  // namespace
+
+absl::Status SpecToPackOptions(const v1::SnapshotSpec& spec, const ServerConfig& config,
+                               engine::PackOptions* options) {
+  if (!store::IsValidSnapshotName(spec.name())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec.name '", spec.name(),
+        "' is not a valid name: use 1-128 characters from [A-Za-z0-9._-], not 64 hex digits"));
+  }
+  switch (spec.kind()) {
+    case v1::BUNDLE_KIND_UNSPECIFIED:
+    case v1::CLASSIC_SCRIPT:
+      options->kind = engine::BundleKind::kClassicScript;
+      options->bundle_name = spec.name() + ".js";
+      break;
+    case v1::ES_MODULE:
+      options->kind = engine::BundleKind::kEsModule;
+      options->bundle_name = spec.name() + ".mjs";
+      break;
+    default:
+      return absl::InvalidArgumentError("spec.kind is not a known BundleKind");
+  }
+  options->entry = spec.entry();
+  options->deterministic = !spec.has_deterministic() || spec.deterministic();
+  options->seed_time_ms =
+      spec.seed_time_ms() == 0 ? engine::kDefaultSeedTimeMs : spec.seed_time_ms();
+  options->function_code = spec.function_code() == v1::CLEAR ? engine::FunctionCode::kClear
+                                                             : engine::FunctionCode::kKeep;
+  options->warmup_script = spec.warmup_script();
+  options->build_timeout_ms = Pick(spec.build_limits().timeout_ms(),
+                                   config.default_build_timeout_ms, config.max_build_timeout_ms);
+  options->build_heap_mib = Pick(spec.build_limits().heap_mib(), config.default_build_heap_mib,
+                                 config.max_build_heap_mib);
+
+  const v1::PoolPolicy& pool = spec.pool();
+  auto& a = options->annotations;
+  a.clear();
+  switch (pool.isolation()) {
+    case v1::FRESH:
+      a[kIsolation] = "fresh";
+      break;
+    case v1::CONTEXT:
+      a[kIsolation] = "context";
+      break;
+    case v1::SHARED:
+      a[kIsolation] = "shared";
+      break;
+    case v1::ISOLATION_MODE_UNSPECIFIED:
+      break;
+    default:
+      return absl::InvalidArgumentError("spec.pool.isolation is not a known IsolationMode");
+  }
+  if (pool.max_isolates() > static_cast<uint32_t>(config.max_isolates_per_snapshot)) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.pool.max_isolates ", pool.max_isolates(),
+                                                   " is above the server's ",
+                                                   config.max_isolates_per_snapshot));
+  }
+  if (pool.max_isolates() != 0 && pool.min_warm() > pool.max_isolates()) {
+    return absl::InvalidArgumentError("spec.pool.min_warm is above spec.pool.max_isolates");
+  }
+  auto put = [&a](const char* key, uint32_t value) {
+    if (value != 0) a[key] = absl::StrCat(value);
+  };
+  if (pool.min_warm() != 0) a[kMinWarm] = absl::StrCat(pool.min_warm());
+  put(kMaxIsolates, pool.max_isolates());
+  put(kTimeout, pool.default_limits().timeout_ms());
+  put(kCpu, pool.default_limits().cpu_ms());
+  put(kHeap, pool.default_limits().heap_mib());
+  put(kResult, pool.default_limits().max_result_bytes());
+  return absl::OkStatus();
+}
+
+pool::PoolPolicy PolicyFromAnnotations(const std::map<std::string, std::string>& annotations,
+                                       const ServerConfig& config) {
+  pool::PoolPolicy policy;
+  policy.isolation = config.default_isolation;
+  auto isolation = annotations.find(kIsolation);
+  if (isolation != annotations.end()) {
+    absl::StatusOr<pool::IsolationMode> mode = ParseIsolationMode(isolation->second);
+    if (mode.ok()) policy.isolation = *mode;
+  }
+  auto min_warm = annotations.find(kMinWarm);
+  uint32_t parsed_min_warm;
+  policy.min_warm =
+      min_warm != annotations.end() && absl::SimpleAtoi(min_warm->second, &parsed_min_warm)
+          ? static_cast<int>(parsed_min_warm)
+          : config.default_min_warm;
+  policy.max_isolates = static_cast<int>(
+      std::min<uint32_t>(GetU32(annotations, kMaxIsolates, config.default_max_isolates),
+                         config.max_isolates_per_snapshot));
+  policy.min_warm = std::min(policy.min_warm, policy.max_isolates);
+  uint32_t heap_mib =
+      std::min(GetU32(annotations, kHeap, config.default_heap_mib), config.max_heap_mib);
+  policy.isolate.heap_limit_bytes = static_cast<size_t>(heap_mib) << 20;
+  policy.isolate.max_array_buffer_bytes = static_cast<size_t>(heap_mib) << 20;
+  // Recycle an isolate whose heap stays above three quarters of its limit after a call.
+  policy.max_heap_after_call_bytes = policy.isolate.heap_limit_bytes / 4 * 3;
+  return policy;
+}
+
+CallDefaults CallDefaultsFromAnnotations(const std::map<std::string, std::string>& annotations,
+                                         const ServerConfig& config) {
+  CallDefaults d;
+  d.timeout_ms =
+      std::min(GetU32(annotations, kTimeout, config.default_timeout_ms), config.max_timeout_ms);
+  d.cpu_ms = std::min(GetU32(annotations, kCpu, config.default_cpu_ms), config.max_cpu_ms);
+  d.heap_mib = std::min(GetU32(annotations, kHeap, config.default_heap_mib), config.max_heap_mib);
+  d.max_result_bytes = std::min(GetU32(annotations, kResult, config.default_max_result_bytes),
+                                config.max_result_bytes);
+  return d;
+}
+
+engine::CallLimits ResolveLimits(const v1::Limits& asked, const CallDefaults& defaults,
+                                 const ServerConfig& config, absl::Duration time_left) {
+  engine::CallLimits limits;
+  uint32_t timeout_ms =
+      Pick(asked.timeout_ms(), defaults.timeout_ms, std::max(defaults.timeout_ms, 1u));
+  limits.wall = std::min(absl::Milliseconds(timeout_ms), time_left);
+  limits.cpu = absl::Milliseconds(Pick(asked.cpu_ms(), defaults.cpu_ms, defaults.cpu_ms));
+  uint32_t heap_mib = Pick(asked.heap_mib(), defaults.heap_mib, defaults.heap_mib);
+  // Below the isolate's hard limit, the per-call limit is enforced after each GC.
+  limits.heap_bytes = heap_mib < defaults.heap_mib ? static_cast<size_t>(heap_mib) << 20 : 0;
+  limits.max_result_bytes =
+      Pick(asked.max_result_bytes(), defaults.max_result_bytes, defaults.max_result_bytes);
+  limits.max_log_bytes = config.max_log_bytes;
+  return limits;
+}
+
+void FillExecuteResponse(const engine::CallResult& result, v1::ExecuteResponse* response) {
+  response->set_result_json(result.result_json);
+  for (const engine::LogLine& line : result.logs) {
+    v1::LogLine* out = response->add_logs();
+    out->set_message(line.message);
+    switch (line.level) {
+      case engine::LogLevel::kDebug:
+        out->set_level(v1::LogLine::DEBUG);
+        break;
+      case engine::LogLevel::kInfo:
+        out->set_level(v1::LogLine::INFO);
+        break;
+      case engine::LogLevel::kLog:
+        out->set_level(v1::LogLine::LOG);
+        break;
+      case engine::LogLevel::kWarn:
+        out->set_level(v1::LogLine::WARN);
+        break;
+      case engine::LogLevel::kError:
+        out->set_level(v1::LogLine::ERROR);
+        break;
+    }
+  }
+  v1::ExecuteStats* stats = response->mutable_stats();
+  stats->set_wall_us(absl::ToInt64Microseconds(result.stats.wall));
+  stats->set_cpu_us(absl::ToInt64Microseconds(result.stats.cpu));
+  stats->set_heap_before_bytes(result.stats.heap_before_bytes);
+  stats->set_heap_after_bytes(result.stats.heap_after_bytes);
+  stats->set_isolate_condemned(result.condemned != engine::CondemnReason::kNone);
+  if (!result.error) return;
+  v1::ScriptError* error = response->mutable_error();
+  static const v1::ScriptError::Kind kKinds[] = {
+      v1::ScriptError::SYNTAX,          v1::ScriptError::EXCEPTION,
+      v1::ScriptError::TIMEOUT,         v1::ScriptError::CPU_LIMIT,
+      v1::ScriptError::MEMORY_LIMIT,    v1::ScriptError::RESULT_TOO_LARGE,
+      v1::ScriptError::RESULT_NOT_JSON, v1::ScriptError::PROMISE_NEVER_SETTLED,
+      v1::ScriptError::TERMINATED};
+  error->set_kind(kKinds[static_cast<int>(result.error->kind)]);
+  error->set_message(result.error->message);
+  error->set_stack(result.error->stack);
+  error->set_line(result.error->line);
+  error->set_column(result.error->column);
+}
+
+v1::Snapshot ToSnapshotProto(const std::string& name, const store::SnapshotMetadata& metadata) {
+  v1::Snapshot snapshot;
+  snapshot.set_id(metadata.id);
+  snapshot.set_name(name);
+  snapshot.set_source_bytes(metadata.source_bytes);
+  snapshot.set_blob_bytes(metadata.blob_bytes);
+  snapshot.set_bundle_sha256(metadata.bundle_sha256);
+  snapshot.set_v8_version(metadata.v8_version);
+  snapshot.set_build_ms(metadata.build_ms);
+  snapshot.set_created_ms(metadata.created_ms);
+  snapshot.mutable_spec()->ParseFromString(metadata.spec);
+  if (!name.empty()) snapshot.mutable_spec()->set_name(name);
+  return snapshot;
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace isopool::service

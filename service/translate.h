@@ -1,0 +1,62 @@
+// translate.h: proto <-> domain. The only place where isopool.v1 messages meet engine/, pool/
+// and store/ types, and where absl::Status becomes grpc::Status.
+//
+// Plain functions; thread-safe.
+#ifndef ISOPOOL_SERVICE_TRANSLATE_H_
+#define ISOPOOL_SERVICE_TRANSLATE_H_
+
+#include <grpcpp/support/status.h>
+
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "engine/call.h"
+#include "engine/pack_options.h"
+#include "isopool/v1/isopool.pb.h"
+#include "pool/pool_policy.h"
+#include "service/config.h"
+#include "store/snapshot_store.h"
+
+namespace isopool::service {
+
+// Per-call limits a snapshot grants by default (also its maxima), resolved against the server's.
+struct CallDefaults {
+  uint32_t timeout_ms = 0;
+  uint32_t cpu_ms = 0;
+  uint32_t heap_mib = 0;
+  uint32_t max_result_bytes = 0;
+};
+
+// Checks an upload's spec and turns it into pack options (build limits capped by the server's
+// maxima). The snapshot's pool policy and call defaults travel inside the envelope as
+// annotations, so the same bundle with another policy is another snapshot id.
+// InvalidArgument naming the bad field.
+absl::Status SpecToPackOptions(const v1::SnapshotSpec& spec, const ServerConfig& config,
+                               engine::PackOptions* options);
+
+// The pool policy and call defaults of a snapshot, from its envelope's annotations, with the
+// server's defaults for anything left unset. `annotations` is empty for the blank snapshot.
+pool::PoolPolicy PolicyFromAnnotations(const std::map<std::string, std::string>& annotations,
+                                       const ServerConfig& config);
+CallDefaults CallDefaultsFromAnnotations(const std::map<std::string, std::string>& annotations,
+                                         const ServerConfig& config);
+
+// The limits of one call: asked for (0 = default), capped by the snapshot's defaults and the
+// server's maxima; the timeout also by the time left before the caller's deadline.
+engine::CallLimits ResolveLimits(const v1::Limits& asked, const CallDefaults& defaults,
+                                 const ServerConfig& config, absl::Duration time_left);
+
+// Fills an ExecuteResponse from a call's result (result, logs, script error, call stats).
+void FillExecuteResponse(const engine::CallResult& result, v1::ExecuteResponse* response);
+
+// A Snapshot message from store metadata (`name` may be empty).
+v1::Snapshot ToSnapshotProto(const std::string& name, const store::SnapshotMetadata& metadata);
+
+// absl::Status -> grpc::Status, keeping the message.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace isopool::service
+
+#endif  // ISOPOOL_SERVICE_TRANSLATE_H_
