@@ -27,6 +27,7 @@ absl::StatusOr<std::unique_ptr<PooledIsolate>> PoolManager::Impl::Restore(
   auto isolate = std::make_unique<PooledIsolate>();
   isolate->js = *std::move(js);
   isolate->stats = isolate->js->GetHeapStats();
+  isolate->baseline_used_bytes = isolate->stats.used_bytes;
   isolate->last_used = absl::Now();
   isolate->restore_duration = isolate->last_used - start;
   return isolate;

@@ -17,6 +17,8 @@ namespace isopool::pool {
 namespace {
 // Idle steps before an isolate that V8 still wants to collect gets a full GC instead.
 constexpr int kIdleStepsBeforeFullGc = 3;
+// Heap growth over the restored baseline that makes an idle isolate worth a full GC.
+constexpr size_t kGrowthBeforeFullGc = 1 << 20;
 }  // namespace
 
 void PoolManager::Impl::MaintenanceLoop() {
@@ -74,11 +76,16 @@ void PoolManager::Impl::MaintainOnce() {
   }
   for (auto& [pool, isolate] : collect) {
     bool done = isolate->js->IdleCollect(global_.idle_gc_budget);
-    if (!done && ++isolate->gc_steps >= kIdleStepsBeforeFullGc) {
+    isolate->stats = isolate->js->GetHeapStats();
+    // V8 reports "done" when it has no idle work scheduled, even with garbage in the old
+    // generation (no major GC ran under load): then one memory-reducing GC, once per idle spell.
+    const bool grown =
+        isolate->stats.used_bytes > isolate->baseline_used_bytes + kGrowthBeforeFullGc;
+    if ((done && grown) || (!done && ++isolate->gc_steps >= kIdleStepsBeforeFullGc)) {
       isolate->js->CollectAll();
+      isolate->stats = isolate->js->GetHeapStats();
       done = true;
     }
-    isolate->stats = isolate->js->GetHeapStats();
     absl::MutexLock lock(&mu_);
     --pool->maintaining;
     isolate->gc_done = done;

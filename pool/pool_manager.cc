@@ -205,10 +205,13 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
     // arriving meanwhile queue and share it: they never start restores of their own here.
     size_t reserved = 0;
     if (!ReserveLocked(*pool, &reserved)) {
-      return absl::ResourceExhaustedError(absl::StrCat(
+      absl::Status refused = absl::ResourceExhaustedError(absl::StrCat(
           "no room for an isolate of snapshot '", snapshot_id,
           "': the global isolate cap or memory budget is reached and no idle pool can be "
           "evicted"));
+      // An empty pool would only keep its entry (and its queued callers) waiting for nothing.
+      if (pool->Total() == 0) DropPoolLocked(pool, refused);
+      return refused;
     }
     ++pool->restoring;
     mu_.Unlock();

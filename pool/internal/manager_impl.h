@@ -44,6 +44,8 @@ struct PooledIsolate {
   size_t accounted_heap_limit_bytes = 0;
   // Create plus the first spare context.
   absl::Duration restore_duration;
+  // Heap used right after restore: growth beyond it is garbage or state the calls left.
+  size_t baseline_used_bytes = 0;
   // The last heap statistics taken (after restore, after each call, after idle GC).
   engine::HeapStats stats;
   // Idle GC finished since the last call; `gc_steps` counts idle steps since then.
