@@ -1,0 +1,296 @@
+// cold_start_bench: how long a first call costs from source, from a snapshot and from a V8 code
+// cache, on the seed's ~750 KiB / 15,000-function bundle (bundle.h), for classic scripts and ES
+// modules. See README.md for the figures and how to read them.
+//
+//   bazel run -c opt //bench/cold_start:cold_start_bench -- \
+//       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//
+// Own flags (everything else goes to Google Benchmark):
+//   --pack_binary=PATH       the isopool_pack binary; default: found in this binary's runfiles
+//   --no_rehash_snapshot     restore with RuntimeOptions::rehash_snapshot = false (V8's
+//                            --no-rehash-snapshot; process-wide, so a separate invocation)
+//
+// The snapshots are packed once, before any benchmark, by the real isopool_pack child process
+// (deterministic, as the service packs them). This file holds the engine-level benchmarks (what
+// the pool pays through engine::JsIsolate); raw_v8_bench.cc holds the raw V8 ones (code cache,
+// bare isolate and context, V8 without the engine's wrapper).
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "bench/cold_start/bundle.h"
+#include "bench/cold_start/inputs.h"
+#include "engine/js_isolate.h"
+#include "engine/pack_process.h"
+#include "engine/runtime.h"
+
+namespace isopool::bench {
+
+BenchInputs& Inputs() {
+  static BenchInputs* inputs = new BenchInputs();
+  return *inputs;
+}
+
+namespace {
+
+using engine::BundleKind;
+using engine::CallRequest;
+using engine::CallResult;
+using engine::FunctionCode;
+using engine::JsIsolate;
+
+const char* KindName(BundleKind kind) {
+  return kind == BundleKind::kClassicScript ? "script" : "esm";
+}
+const char* CodeName(FunctionCode code) { return code == FunctionCode::kKeep ? "keep" : "clear"; }
+
+engine::IsolateOptions BenchIsolateOptions() {
+  engine::IsolateOptions options;
+  options.heap_limit_bytes = kBenchHeapBytes;
+  return options;
+}
+
+engine::CallLimits BenchLimits() {
+  engine::CallLimits limits;
+  limits.wall = absl::Seconds(10);
+  limits.cpu = absl::Seconds(10);
+  return limits;
+}
+
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+// Per-iteration averages of each phase, as benchmark counters.
+struct Phases {
+  absl::Duration isolate, context, load, call;
+  void Report(benchmark::State& state) const {
+    auto avg = benchmark::Counter::kAvgIterations;
+    state.counters["isolate_ms"] = benchmark::Counter(Ms(isolate), avg);
+    if (context > absl::ZeroDuration()) {
+      state.counters["context_ms"] = benchmark::Counter(Ms(context), avg);
+    }
+    if (load > absl::ZeroDuration()) state.counters["load_ms"] = benchmark::Counter(Ms(load), avg);
+    state.counters["call_ms"] = benchmark::Counter(Ms(call), avg);
+  }
+};
+
+bool CheckResult(benchmark::State& state, const CallResult& r) {
+  if (!r.status.ok() || r.error || r.result_json != ExpectedHandlerResult()) {
+    state.SkipWithError(absl::StrCat("call failed: ", r.status.ToString(),
+                                     r.error ? r.error->message : "", " result=", r.result_json)
+                            .c_str());
+    return false;
+  }
+  return true;
+}
+
+// New isolate (V8's built-in snapshot), new context, run the bundle, call handler(7).
+void BM_ColdStart_FromSource(benchmark::State& state, BundleKind kind) {
+  const std::string& source = Inputs().Source(kind);
+  engine::PackOptions options;
+  options.kind = kind;
+  CallRequest call;
+  // A blank-snapshot isolate takes inline source only; an ES module's exports live in the
+  // engine's hidden exports global (as in tests/engine/pack_test.cc).
+  call.source =
+      kind == BundleKind::kClassicScript ? "handler(7)" : "__isopool_exports.default.handler(7)";
+  Phases phases;
+  for (auto _ : state) {
+    absl::Time t0 = absl::Now();
+    auto isolate =
+        JsIsolate::Create(engine::Snapshot::Blank(), BenchIsolateOptions(), *Inputs().watchdog);
+    absl::Time t1 = absl::Now();
+    absl::Status loaded = (*isolate)->LoadBundle(source, options);
+    absl::Time t2 = absl::Now();
+    CallResult r = (*isolate)->Run(call, BenchLimits(), JsIsolate::ContextUse::kShared);
+    absl::Time t3 = absl::Now();
+    phases.isolate += t1 - t0;
+    phases.load += t2 - t1;
+    phases.call += t3 - t2;
+    if (!loaded.ok()) {
+      state.SkipWithError(loaded.ToString().c_str());
+      break;
+    }
+    if (!CheckResult(state, r)) break;
+    state.PauseTiming();
+    isolate->reset();
+    state.ResumeTiming();
+  }
+  phases.Report(state);
+  state.counters["source_bytes"] = static_cast<double>(source.size());
+}
+
+// Restore an isolate from the packed envelope, a new context from its snapshot, call.
+void BM_ColdStart_FromSnapshot(benchmark::State& state, BundleKind kind, FunctionCode code) {
+  const PackedBundle& packed = Inputs().Packed(kind, code);
+  CallRequest call;
+  call.function = "handler";
+  call.args_json = "[7]";
+  Phases phases;
+  for (auto _ : state) {
+    absl::Time t0 = absl::Now();
+    auto isolate = JsIsolate::Create(packed.snapshot, BenchIsolateOptions(), *Inputs().watchdog);
+    absl::Time t1 = absl::Now();
+    absl::Status prepared = (*isolate)->PrepareContext();
+    absl::Time t2 = absl::Now();
+    CallResult r = (*isolate)->Run(call, BenchLimits(), JsIsolate::ContextUse::kFresh);
+    absl::Time t3 = absl::Now();
+    phases.isolate += t1 - t0;
+    phases.context += t2 - t1;
+    phases.call += t3 - t2;
+    if (!prepared.ok()) {
+      state.SkipWithError(prepared.ToString().c_str());
+      break;
+    }
+    if (!CheckResult(state, r)) break;
+    state.PauseTiming();
+    isolate->reset();
+    state.ResumeTiming();
+  }
+  phases.Report(state);
+  state.counters["blob_bytes"] = static_cast<double>(packed.snapshot->envelope().blob.size());
+  state.counters["envelope_bytes"] = static_cast<double>(packed.envelope.size());
+}
+
+// Decoding and validating the envelope (checksums, compatibility): paid once per envelope by
+// the pool, not per isolate, but part of a truly cold start.
+void BM_EnvelopeDecode(benchmark::State& state, BundleKind kind, FunctionCode code) {
+  const PackedBundle& packed = Inputs().Packed(kind, code);
+  for (auto _ : state) {
+    auto snapshot = engine::Snapshot::FromEnvelope(packed.envelope);
+    if (!snapshot.ok()) {
+      state.SkipWithError(snapshot.status().ToString().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(snapshot);
+  }
+}
+
+std::string FlagValue(std::vector<char*>& args, const char* name, bool* present) {
+  std::string prefix = absl::StrCat("--", name);
+  for (auto it = args.begin(); it != args.end(); ++it) {
+    std::string arg = *it;
+    if (arg == prefix || arg.rfind(prefix + "=", 0) == 0) {
+      args.erase(it);
+      *present = true;
+      return arg.size() > prefix.size() ? arg.substr(prefix.size() + 1) : "";
+    }
+  }
+  *present = false;
+  return "";
+}
+
+// The isopool_pack binary: --pack_binary, else this binary's runfiles (bazel run and
+// bazel-bin/ both have them).
+std::string FindPackBinary(const std::string& flag, const char* argv0) {
+  if (!flag.empty()) return flag;
+  std::vector<std::string> candidates;
+  if (const char* dir = std::getenv("RUNFILES_DIR")) {
+    candidates.push_back(absl::StrCat(dir, "/isopool/engine/isopool_pack"));
+  }
+  // Through /proc/self/exe: bazel-bin/ is a symlink that another build may re-point mid-run.
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    candidates.push_back(
+        absl::StrCat(absl::string_view(self, n), ".runfiles/isopool/engine/isopool_pack"));
+  }
+  candidates.push_back(absl::StrCat(argv0, ".runfiles/isopool/engine/isopool_pack"));
+  candidates.push_back("engine/isopool_pack");  // bazel run's working directory is the runfiles
+  for (const std::string& path : candidates) {
+    if (access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "";
+}
+
+}  // namespace
+}  // namespace isopool::bench
+
+int main(int argc, char** argv) {
+  using namespace isopool;
+  using namespace isopool::bench;
+  std::vector<char*> args(argv, argv + argc);
+  bool present = false;
+  std::string pack_flag = FlagValue(args, "pack_binary", &present);
+  bool no_rehash = false;
+  FlagValue(args, "no_rehash_snapshot", &no_rehash);
+  int bench_argc = static_cast<int>(args.size());
+  benchmark::Initialize(&bench_argc, args.data());
+  if (benchmark::ReportUnrecognizedArguments(bench_argc, args.data())) return 2;
+
+  engine::RuntimeOptions runtime;
+  runtime.argv0 = argv[0];
+  runtime.rehash_snapshot = !no_rehash;
+  if (auto s = engine::InitializeRuntime(runtime); !s.ok()) {
+    std::fprintf(stderr, "runtime: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  BenchInputs& inputs = Inputs();
+  inputs.watchdog = std::make_unique<engine::Watchdog>();
+  inputs.script = ScriptBundle();
+  inputs.module = ModuleBundle();
+
+  engine::PackProcessOptions process;
+  process.binary = FindPackBinary(pack_flag, argv[0]);
+  if (process.binary.empty()) {
+    std::fprintf(stderr, "isopool_pack not found: pass --pack_binary=PATH\n");
+    return 1;
+  }
+  for (engine::BundleKind kind :
+       {engine::BundleKind::kClassicScript, engine::BundleKind::kEsModule}) {
+    for (engine::FunctionCode code : {engine::FunctionCode::kKeep, engine::FunctionCode::kClear}) {
+      engine::PackOptions options;
+      options.kind = kind;
+      options.entry = "handler";
+      options.function_code = code;
+      absl::StatusOr<std::string> envelope =
+          engine::PackInChildProcess(process, inputs.Source(kind), options);
+      if (!envelope.ok()) {
+        std::fprintf(stderr, "pack %s/%s: %s\n", KindName(kind), CodeName(code),
+                     envelope.status().ToString().c_str());
+        return 1;
+      }
+      auto snapshot = engine::Snapshot::FromEnvelope(*envelope);
+      if (!snapshot.ok()) {
+        std::fprintf(stderr, "restore %s/%s: %s\n", KindName(kind), CodeName(code),
+                     snapshot.status().ToString().c_str());
+        return 1;
+      }
+      inputs.packed[{kind, code}] = PackedBundle{*std::move(envelope), *std::move(snapshot)};
+    }
+  }
+  benchmark::AddCustomContext("v8", engine::V8Version());
+  benchmark::AddCustomContext("rehash_snapshot", no_rehash ? "false" : "true");
+  benchmark::AddCustomContext("script_bundle_bytes", std::to_string(inputs.script.size()));
+  benchmark::AddCustomContext("esm_bundle_bytes", std::to_string(inputs.module.size()));
+
+  for (engine::BundleKind kind :
+       {engine::BundleKind::kClassicScript, engine::BundleKind::kEsModule}) {
+    benchmark::RegisterBenchmark(absl::StrCat("ColdStart_FromSource/", KindName(kind)).c_str(),
+                                 BM_ColdStart_FromSource, kind)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    for (engine::FunctionCode code : {engine::FunctionCode::kKeep, engine::FunctionCode::kClear}) {
+      benchmark::RegisterBenchmark(
+          absl::StrCat("ColdStart_FromSnapshot/", KindName(kind), "/", CodeName(code)).c_str(),
+          BM_ColdStart_FromSnapshot, kind, code)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+      benchmark::RegisterBenchmark(
+          absl::StrCat("EnvelopeDecode/", KindName(kind), "/", CodeName(code)).c_str(),
+          BM_EnvelopeDecode, kind, code)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  RegisterRawV8Benchmarks();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
