@@ -30,6 +30,14 @@ enum class RpcKind {
   kExecute,
 };
 
+// Which of gRPC's non-blocking client APIs drives the calls.
+enum class ClientApi {
+  // Completion queues polled by `cq_threads` threads of the load generator.
+  kAsync,
+  // The callback API: completions run on gRPC's own callback threads.
+  kCallback,
+};
+
 // One kind of hostile Execute call in the mixed load.
 struct HostileVariant {
   std::string name;    // e.g. "loop", reported as the key of its counts
@@ -58,11 +66,12 @@ struct Options {
   double hostile_fraction = 0;
   std::vector<HostileVariant> hostile;
 
+  ClientApi api = ClientApi::kAsync;
   int concurrency = 16;
   int channels = 2;
-  // Completion-queue threads the client polls with. gRPC 1.51 already runs its own background
-  // threads (executor, timers, callback threads), so on 2 cores one of ours is the default:
-  // more runnable threads than cores cost 10-26% in planning measurements.
+  // Completion-queue threads the client polls with (async API only). gRPC 1.51 already runs its own
+  // background threads (executor, timers, callback threads), so on 2 cores one of ours is the
+  // default: more runnable threads than cores cost 10-26% in planning measurements.
   int cq_threads = 1;
 
   absl::Duration warmup = absl::Seconds(2);

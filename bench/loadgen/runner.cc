@@ -66,82 +66,124 @@ struct Shared {
   absl::Notification all_retired;
 };
 
-// One closed-loop lane: at most one call in flight, the next issued when it completes. The
-// completion-queue thread of its `cq` drives it; the main thread only starts it and may cancel.
+// One closed-loop lane: at most one call in flight, the next issued when it completes. With the
+// async API the completion-queue thread of `cq` drives it; with the callback API (`cq` null)
+// gRPC's callback threads do. The main thread only starts it, may cancel it, and reads its
+// tally once every slot has retired.
 class Slot {
  public:
-  Slot(Shared& shared, Health::Stub* health, Isopool::Stub* isopool, grpc::CompletionQueue* cq,
-       Tally* tally)
-      : shared_(shared), health_(health), isopool_(isopool), cq_(cq), tally_(tally) {}
+  Slot(Shared& shared, Health::Stub* health, Isopool::Stub* isopool, grpc::CompletionQueue* cq)
+      : shared_(shared), health_(health), isopool_(isopool), cq_(cq) {}
 
-  // Issues the next call, or retires the slot when the run is over.
+  // Only after the run: no call is in flight and none will start.
+  const Tally& tally() const { return tally_; }
+
+  // Issues calls until one is in flight, or retires the slot when the run is over. A call that
+  // completed inline (the callback API may do that when a call fails at once) is finished here
+  // and the loop goes on, rather than recursing through OnDone().
   void Next() {
-    absl::MutexLock lock(&mu_);
-    const Options& o = *shared_.options;
-    const int64_t now = NowNs();
-    // `stop` is read under mu_, so a Cancel() that follows setting it cannot miss a new call.
-    if (shared_.stop.load() || now >= shared_.hard_cap_ns || now >= shared_.measure_end_ns) {
-      return Retire();
-    }
-    measured_ = now >= shared_.warmup_end_ns;
-    if (measured_ && o.requests > 0 && shared_.measured_issued.fetch_add(1) >= o.requests) {
-      return Retire();
-    }
-    const ExecuteRequest* execute = &shared_.well_request;
-    class_ = CallClass::kWellBehaved;
-    variant_ = -1;
-    if (o.hostile_fraction > 0) {
-      // Exactly `fraction` of the calls, spread evenly: call i is hostile when floor(i * f)
-      // steps up.
-      const int64_t i = shared_.call_index.fetch_add(1);
-      const auto before =
-          static_cast<int64_t>(std::floor(static_cast<double>(i) * o.hostile_fraction));
-      const auto after =
-          static_cast<int64_t>(std::floor(static_cast<double>(i + 1) * o.hostile_fraction));
-      if (after > before) {
-        class_ = CallClass::kHostile;
-        variant_ = static_cast<int>(after % static_cast<int64_t>(shared_.hostile_requests.size()));
-        execute = &shared_.hostile_requests[variant_];
-      }
-    }
-    ctx_ = std::make_unique<grpc::ClientContext>();
-    ctx_->set_deadline(std::chrono::system_clock::now() +
-                       absl::ToChronoNanoseconds(o.rpc_deadline));
-    in_flight_ = true;
-    start_ns_ = NowNs();
-    if (o.rpc == RpcKind::kHealth) {
-      health_reader_ = health_->AsyncCheck(ctx_.get(), shared_.health_request, cq_);
-      health_reader_->Finish(&health_response_, &status_, this);
-    } else {
-      execute_reader_ = isopool_->AsyncExecute(ctx_.get(), *execute, cq_);
-      execute_reader_->Finish(&execute_response_, &status_, this);
+    while (Start()) {
+      State expected = State::kStarting;
+      if (state_.compare_exchange_strong(expected, State::kIdle)) return;  // completes later
+      state_.store(State::kIdle);
+      if (measured_) Record(end_ns_);
     }
   }
 
-  // The call completed (the completion-queue thread calls this). Records it and goes on.
+  // The call completed (on the completion-queue or callback thread). Records it and goes on.
   void OnDone() {
-    const int64_t end_ns = NowNs();
+    end_ns_ = NowNs();
     {
       absl::MutexLock lock(&mu_);
       in_flight_ = false;
     }
-    if (measured_) Record(end_ns);
+    State expected = State::kStarting;
+    if (state_.compare_exchange_strong(expected, State::kCompletedInline)) return;  // Next() has it
+    if (measured_) Record(end_ns_);
     Next();
   }
 
   // Cancels the call in flight, if any. Any thread; the caller has set `shared.stop` first.
   void Cancel() {
     absl::MutexLock lock(&mu_);
+    // A context cancelled before its call starts cancels the call as it starts.
     if (in_flight_) ctx_->TryCancel();
   }
 
  private:
-  void Retire() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (shared_.active_slots.fetch_sub(1) == 1) shared_.all_retired.Notify();
+  enum class State { kIdle, kStarting, kCompletedInline };
+
+  // Starts one call; returns false when the slot retired instead. After retiring, nothing of this
+  // slot may be touched: the main thread may destroy it.
+  bool Start() {
+    const Options& o = *shared_.options;
+    const ExecuteRequest* execute = &shared_.well_request;
+    grpc::ClientContext* ctx = nullptr;
+    bool retire = false;
+    {
+      absl::MutexLock lock(&mu_);
+      const int64_t now = NowNs();
+      // `stop` is read under mu_, so a Cancel() that follows setting it cannot miss a new call.
+      if (shared_.stop.load() || now >= shared_.hard_cap_ns || now >= shared_.measure_end_ns) {
+        retire = true;
+      } else {
+        measured_ = now >= shared_.warmup_end_ns;
+        retire = measured_ && o.requests > 0 && shared_.measured_issued.fetch_add(1) >= o.requests;
+      }
+      if (!retire) {
+        class_ = CallClass::kWellBehaved;
+        variant_ = -1;
+        if (o.hostile_fraction > 0) {
+          // Exactly `fraction` of the calls, spread evenly: call i is hostile when floor(i * f)
+          // steps up.
+          const int64_t i = shared_.call_index.fetch_add(1);
+          const auto before =
+              static_cast<int64_t>(std::floor(static_cast<double>(i) * o.hostile_fraction));
+          const auto after =
+              static_cast<int64_t>(std::floor(static_cast<double>(i + 1) * o.hostile_fraction));
+          if (after > before) {
+            class_ = CallClass::kHostile;
+            variant_ =
+                static_cast<int>(after % static_cast<int64_t>(shared_.hostile_requests.size()));
+            execute = &shared_.hostile_requests[variant_];
+          }
+        }
+        ctx_ = std::make_unique<grpc::ClientContext>();
+        ctx_->set_deadline(std::chrono::system_clock::now() +
+                           absl::ToChronoNanoseconds(o.rpc_deadline));
+        ctx = ctx_.get();
+        in_flight_ = true;
+        state_.store(State::kStarting);
+      }
+    }
+    if (retire) {
+      if (shared_.active_slots.fetch_sub(1) == 1) shared_.all_retired.Notify();
+      return false;
+    }
+    // Started outside mu_: a completion that runs inline takes mu_ in OnDone().
+    start_ns_ = NowNs();
+    if (cq_ == nullptr) {
+      auto done = [this](grpc::Status status) {
+        status_ = std::move(status);
+        OnDone();
+      };
+      if (o.rpc == RpcKind::kHealth) {
+        health_->async()->Check(ctx, &shared_.health_request, &health_response_, done);
+      } else {
+        isopool_->async()->Execute(ctx, execute, &execute_response_, done);
+      }
+    } else if (o.rpc == RpcKind::kHealth) {
+      health_reader_ = health_->AsyncCheck(ctx, shared_.health_request, cq_);
+      health_reader_->Finish(&health_response_, &status_, this);
+    } else {
+      execute_reader_ = isopool_->AsyncExecute(ctx, *execute, cq_);
+      execute_reader_->Finish(&execute_response_, &status_, this);
+    }
+    return true;
   }
 
   void Record(int64_t end_ns) {
-    ClassTally& t = tally_->Of(class_);
+    ClassTally& t = tally_.Of(class_);
     t.latencies_ns.push_back(end_ns - start_ns_);
     t.grpc_codes[CodeName(status_.error_code())]++;
     if (variant_ >= 0) t.by_variant[shared_.options->hostile[variant_].name]++;
@@ -168,20 +210,23 @@ class Slot {
   Shared& shared_;
   Health::Stub* const health_;
   Isopool::Stub* const isopool_;
-  grpc::CompletionQueue* const cq_;
-  Tally* const tally_;  // owned by Run; only this slot's cq thread writes it during the run
+  grpc::CompletionQueue* const cq_;  // null: callback API
 
   absl::Mutex mu_;  // guards the context against Cancel() from the main thread
   std::unique_ptr<grpc::ClientContext> ctx_ ABSL_GUARDED_BY(mu_);
   bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
 
-  // Written by Next() and read by OnDone(); the completion queue orders the two.
+  // Written by Next() and read by OnDone(); gRPC's completion orders the two, and calls of one
+  // slot never overlap, so the tally needs no lock either.
+  Tally tally_;
   std::unique_ptr<grpc::ClientAsyncResponseReader<HealthCheckResponse>> health_reader_;
   std::unique_ptr<grpc::ClientAsyncResponseReader<ExecuteResponse>> execute_reader_;
   HealthCheckResponse health_response_;
   ExecuteResponse execute_response_;
   grpc::Status status_;
   int64_t start_ns_ = 0;
+  int64_t end_ns_ = 0;
+  std::atomic<State> state_{State::kIdle};
   bool measured_ = false;
   CallClass class_ = CallClass::kWellBehaved;
   int variant_ = -1;
@@ -263,14 +308,15 @@ absl::StatusOr<Report> Run(const Options& o) {
   }
 
   std::vector<std::unique_ptr<grpc::CompletionQueue>> cqs;
-  std::vector<Tally> tallies(o.cq_threads);
-  for (int i = 0; i < o.cq_threads; ++i) cqs.push_back(std::make_unique<grpc::CompletionQueue>());
+  if (o.api == ClientApi::kAsync) {
+    for (int i = 0; i < o.cq_threads; ++i) cqs.push_back(std::make_unique<grpc::CompletionQueue>());
+  }
   std::vector<std::unique_ptr<Slot>> slots;
   for (int i = 0; i < o.concurrency; ++i) {
     const int c = i % o.channels;
-    const int q = i % o.cq_threads;
-    slots.push_back(std::make_unique<Slot>(shared, health_stubs[c].get(), isopool_stubs[c].get(),
-                                           cqs[q].get(), &tallies[q]));
+    grpc::CompletionQueue* cq = cqs.empty() ? nullptr : cqs[i % cqs.size()].get();
+    slots.push_back(
+        std::make_unique<Slot>(shared, health_stubs[c].get(), isopool_stubs[c].get(), cq));
   }
 
   const double loadavg_start = LoadAverage();
@@ -312,7 +358,7 @@ absl::StatusOr<Report> Run(const Options& o) {
   }
   measured_seconds = std::max(0.0, measured_seconds);
   std::vector<const Tally*> parts;
-  for (const Tally& t : tallies) parts.push_back(&t);
+  for (const auto& slot : slots) parts.push_back(&slot->tally());
   Report report =
       Summarise(o, parts, measured_seconds, static_cast<double>(end_ns - t0) / 1e9, hard_cap_hit);
   report.client_cpu_seconds = client_cpu_seconds;

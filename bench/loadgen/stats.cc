@@ -177,7 +177,8 @@ std::string ReportJson(const Report& r) {
                     ",\"timeout_ms\":", o.timeout_ms, ",\"heap_mib\":", o.heap_mib);
   }
   absl::StrAppend(
-      &json, ",\"concurrency\":", o.concurrency, ",\"channels\":", o.channels,
+      &json, ",\"api\":", JsonString(o.api == ClientApi::kAsync ? "async" : "callback"),
+      ",\"concurrency\":", o.concurrency, ",\"channels\":", o.channels,
       ",\"cq_threads\":", o.cq_threads,
       ",\"mode\":", JsonString(o.requests > 0 ? "requests" : "duration"),
       ",\"warmup_seconds\":", JsonNumber(absl::ToDoubleSeconds(o.warmup)),

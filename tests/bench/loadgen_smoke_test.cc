@@ -209,6 +209,48 @@ TEST_F(LoadgenSmokeTest, HealthRunForTwoSecondsReportsRequestsAndOrderedPercenti
   EXPECT_TRUE(absl::StrContains(run.out, "req/s")) << run.out;
 }
 
+TEST_F(LoadgenSmokeTest, CallbackApiRunReportsTheSame) {
+  Run run = Loadgen({"--rpc=health", "--api=callback", "--concurrency=8", "--requests=2000",
+                     "--warmup_seconds=0.2", "--hard_cap_seconds=20"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(Get(run.json, "api").string_value(), "callback");
+  EXPECT_EQ(Num(run.json, "requests"), 2000);
+  EXPECT_EQ(Num(run.json, "grpc_codes.OK"), 2000);
+  ExpectOrderedLatency(run.json, "latency");
+}
+
+// The server goes away mid-run: calls then fail at once (possibly completing inline, which must
+// neither deadlock nor recurse), are counted by code, and the run still ends on time.
+TEST_F(LoadgenSmokeTest, ServerGoingAwayIsCountedAndTheRunEndsOnTime) {
+  for (const char* api : {"async", "callback"}) {
+    grpc::EnableDefaultHealthCheckService(true);
+    ScriptedIsopool service;
+    int port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    ASSERT_NE(server, nullptr);
+    std::thread killer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+      server->Shutdown(std::chrono::system_clock::now());
+    });
+    Run run = Loadgen(
+        {absl::StrCat("--target=127.0.0.1:", port), "--rpc=health", absl::StrCat("--api=", api),
+         "--warmup_seconds=0.2", "--duration_seconds=2", "--hard_cap_seconds=20"},
+        /*add_target=*/false);
+    killer.join();
+    ASSERT_EQ(run.exit_code, 0) << api << ": " << run.err;
+    EXPECT_GT(Num(run.json, "grpc_codes.OK"), 0) << api;
+    EXPECT_GT(Num(run.json, "unexpected_errors"), 0) << api;
+    EXPECT_EQ(Num(run.json, "unexpected_errors"),
+              Num(run.json, "requests") - Num(run.json, "grpc_codes.OK"))
+        << api;
+    EXPECT_FALSE(Get(run.json, "hard_cap_hit").bool_value()) << api;
+    EXPECT_LT(run.seconds, 8) << api;
+  }
+}
+
 TEST_F(LoadgenSmokeTest, FixedRequestCountIsExact) {
   Run run = Loadgen({"--rpc=health", "--requests=777", "--concurrency=16", "--channels=3",
                      "--warmup_seconds=0.2", "--hard_cap_seconds=20"});
