@@ -1,0 +1,145 @@
+// isopoolctl pack: builds an envelope offline, exactly as the server would (the same
+// SpecToPackOptions with default server settings, the same isopool_pack child process), so its
+// sha256 is the snapshot id an upload of the same bundle and flags reports.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "cli/cli.h"
+#include "cli/spec_flags.h"
+#include "engine/pack_process.h"
+#include "engine/sha256.h"
+#include "service/config.h"
+#include "service/translate.h"
+
+namespace isopool::cli {
+namespace {
+
+const char kHelp[] =
+    R"(Usage: isopoolctl pack FILE --out ENVELOPE --name NAME [spec flags] [--pack_binary PATH]
+
+Builds the envelope (V8 snapshot + metadata) of a bundle offline, without a server, and prints
+its snapshot id ("sha256:<hex>") on stdout. The envelope is byte-identical to what a server with
+default build settings stores for 'isopoolctl upload FILE' with the same flags, so the id is a
+build-cache key for CI, and the envelope can be uploaded with 'upload --prebuilt'.
+The name is not part of the envelope (names move between snapshots); every other spec flag is,
+so pass the same ones to 'upload'.
+
+  --out ENVELOPE          where to write the envelope (written whole, then renamed into place)
+  --pack_binary PATH      the isopool_pack binary (default: $ISOPOOL_PACK_BINARY, else next to
+                          isopoolctl, else in Bazel's runfiles)
+
+)";
+
+bool Executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
+
+// The isopool_pack binary, found like the server finds it, plus $ISOPOOL_PACK_BINARY and the
+// runfiles of a `bazel run`/`bazel test`.
+std::string FindPackBinary(const CommandLine& line) {
+  if (line.Has("pack_binary")) return line.Get("pack_binary");
+  if (const char* env = getenv("ISOPOOL_PACK_BINARY"); env != nullptr && *env != '\0') return env;
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  std::string self = n > 0 ? std::string(path, n) : "";
+  std::string beside = self.substr(0, self.find_last_of('/') + 1) + "isopool_pack";
+  if (Executable(beside)) return beside;
+  std::vector<std::string> roots = {self + ".runfiles"};
+  for (const char* env : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
+    if (const char* dir = getenv(env); dir != nullptr && *dir != '\0') roots.push_back(dir);
+  }
+  for (const std::string& root : roots) {
+    std::string candidate = root + "/isopool/engine/isopool_pack";
+    if (Executable(candidate)) return candidate;
+  }
+  return beside;
+}
+
+absl::Status WriteAtomically(const std::string& path, const std::string& data) {
+  std::string temp = absl::StrCat(path, ".tmp.", getpid());
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    out.close();
+    if (!out) {
+      std::remove(temp.c_str());
+      return absl::InvalidArgumentError(absl::StrCat("cannot write ", temp));
+    }
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    return absl::InvalidArgumentError(absl::StrCat("cannot rename ", temp, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+int Run(const Invocation& inv) {
+  const CommandLine& line = inv.line;
+  if (line.positional().size() != 1) return UsageError(inv, "wants exactly one FILE (the bundle)");
+  if (line.Get("out").empty()) return UsageError(inv, "--out ENVELOPE is required");
+  absl::StatusOr<v1::SnapshotSpec> spec = SpecFromFlags(line);
+  if (!spec.ok()) return UsageError(inv, std::string(spec.status().message()));
+  absl::StatusOr<std::string> bundle = ReadWholeFile(line.positional()[0]);
+  if (!bundle.ok()) return UsageError(inv, std::string(bundle.status().message()));
+
+  // A ServerConfig with its defaults: the same build limits and caps a default server applies.
+  const service::ServerConfig config;
+  engine::PackOptions options;
+  if (absl::Status s = service::SpecToPackOptions(*spec, config, &options); !s.ok()) {
+    return ReportLocalError(inv, "pack", s);
+  }
+  if (bundle->empty()) {
+    return ReportLocalError(inv, "pack", absl::InvalidArgumentError("the bundle is empty"));
+  }
+  engine::PackProcessOptions process;
+  process.binary = FindPackBinary(line);
+  process.v8_flags = config.v8_flags;
+  if (!Executable(process.binary)) {
+    return ReportLocalError(inv, "pack",
+                            absl::FailedPreconditionError(absl::StrCat(
+                                "the pack binary ", process.binary,
+                                " is missing; pass --pack_binary or set ISOPOOL_PACK_BINARY")));
+  }
+  absl::StatusOr<std::string> envelope = engine::PackInChildProcess(process, *bundle, options);
+  if (!envelope.ok()) {
+    return ReportLocalError(inv, "the bundle does not build", envelope.status());
+  }
+  if (absl::Status s = WriteAtomically(line.Get("out"), *envelope); !s.ok()) {
+    return ReportLocalError(inv, "pack", s);
+  }
+  std::string id = absl::StrCat("sha256:", engine::Sha256Hex(*envelope));
+  if (inv.json) {
+    std::cout << "{\"id\":" << JsonQuote(id) << ",\"out\":" << JsonQuote(line.Get("out"))
+              << ",\"name\":" << JsonQuote(spec->name())
+              << ",\"envelope_bytes\":" << envelope->size()
+              << ",\"source_bytes\":" << bundle->size()
+              << ",\"bundle_sha256\":" << JsonQuote(engine::Sha256Hex(*bundle)) << "}" << std::endl;
+  } else {
+    std::cout << id << std::endl;
+    std::cerr << "packed " << spec->name() << ": " << HumanBytes(envelope->size())
+              << " envelope written to " << line.Get("out") << "\n";
+  }
+  return kExitOk;
+}
+
+std::vector<FlagSpec> Flags() {
+  std::vector<FlagSpec> flags = SpecFlags();
+  flags.push_back({"out", true});
+  flags.push_back({"pack_binary", true});
+  return flags;
+}
+
+}  // namespace
+
+const Command& PackCommand() {
+  static const std::string* help = new std::string(absl::StrCat(kHelp, kSpecFlagsHelp));
+  static const Command* command = new Command{
+      "pack", "build an envelope offline (byte-identical to the server's), print its id",
+      help->c_str(), Flags(), &Run};
+  return *command;
+}
+
+}  // namespace isopool::cli
