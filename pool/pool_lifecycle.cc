@@ -59,7 +59,7 @@ void PoolManager::Impl::OfferLocked(SnapshotPool& pool, std::unique_ptr<PooledIs
     GrantLocked(pool, *isolate);
     waiter->granted = std::move(isolate);
     waiter->done = true;
-    waiter->cv.Signal();
+    waiter->cv.notify_one();
     return;
   }
   // Keep the warm list sorted by last use (LRU first), so idle release takes the oldest.
@@ -84,7 +84,7 @@ void PoolManager::Impl::CondemnLocked(SnapshotPool& pool, std::unique_ptr<Pooled
   RetireLocked(std::move(isolate));
 }
 
-void PoolManager::Impl::DropPoolLocked(const std::shared_ptr<SnapshotPool>& pool,
+void PoolManager::Impl::DropPoolLocked(std::shared_ptr<SnapshotPool> pool,
                                        const absl::Status& why) {
   pool->removed = true;
   auto it = pools_.find(pool->id);
@@ -94,7 +94,7 @@ void PoolManager::Impl::DropPoolLocked(const std::shared_ptr<SnapshotPool>& pool
     pool->waiters.pop_front();
     waiter->error = why;
     waiter->done = true;
-    waiter->cv.Signal();
+    waiter->cv.notify_one();
   }
   while (!pool->warm.empty()) {
     RetireLocked(std::move(pool->warm.back()));
@@ -167,7 +167,7 @@ void PoolManager::Impl::ScheduleRestoreLocked(const std::shared_ptr<SnapshotPool
   ++pool->restoring;
   runner_.Schedule([this, pool, reserved] {
     absl::StatusOr<std::unique_ptr<PooledIsolate>> restored = Restore(*pool);
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     --pool->restoring;
     memory_bytes_ -= reserved;
     if (!restored.ok()) {
@@ -181,7 +181,7 @@ void PoolManager::Impl::ScheduleRestoreLocked(const std::shared_ptr<SnapshotPool
           pool->waiters.pop_front();
           waiter->error = restored.status();
           waiter->done = true;
-          waiter->cv.Signal();
+          waiter->cv.notify_one();
         }
       }
       return;
@@ -205,7 +205,7 @@ void PoolManager::Impl::SchedulePrepare(std::shared_ptr<SnapshotPool> pool,
       prepared = isolate->js->PrepareContext();
     }
     isolate->stats = isolate->js->GetHeapStats();
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     --pool->preparing;
     AccountLocked(*isolate);
     if (!prepared.ok()) {
@@ -253,7 +253,7 @@ void PoolManager::Impl::Release(std::shared_ptr<SnapshotPool> pool,
   isolate->gc_done = false;
   isolate->gc_steps = 0;
 
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   pool->busy.erase(isolate->js.get());
   AccountLocked(*isolate);
   if (reason != engine::CondemnReason::kNone) {

@@ -24,8 +24,10 @@ constexpr size_t kGrowthBeforeFullGc = 1 << 20;
 void PoolManager::Impl::MaintenanceLoop() {
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
-      if (!stopping_) maintenance_wake_.WaitWithTimeout(&mu_, global_.maintenance_interval);
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!stopping_) {
+        maintenance_wake_.wait_for(lock, absl::ToChronoNanoseconds(global_.maintenance_interval));
+      }
       if (stopping_) return;
     }
     MaintainOnce();
@@ -35,7 +37,7 @@ void PoolManager::Impl::MaintenanceLoop() {
 void PoolManager::Impl::MaintainOnce() {
   std::vector<std::pair<std::shared_ptr<SnapshotPool>, std::unique_ptr<PooledIsolate>>> collect;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     const absl::Time now = absl::Now();
     const bool tight = memory_bytes_ > global_.memory_budget_bytes / 10 * 9;
     const bool critical = memory_bytes_ > global_.memory_budget_bytes;
@@ -86,7 +88,7 @@ void PoolManager::Impl::MaintainOnce() {
       isolate->stats = isolate->js->GetHeapStats();
       done = true;
     }
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     --pool->maintaining;
     isolate->gc_done = done;
     AccountLocked(*isolate);

@@ -98,6 +98,16 @@ SnapshotPoolStats PoolManager::Stats(const std::string& snapshot_id) const {
 // ---- Impl ----
 
 namespace {
+// Waits on `cv` until notified or `deadline`; true when the deadline passed.
+bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+               absl::Time deadline) {
+  if (deadline - absl::Now() > absl::Hours(24 * 365)) {  // no real deadline: avoid overflow
+    cv.wait(lock);
+    return false;
+  }
+  return cv.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout;
+}
+
 int RestoreThreads(const GlobalPolicy& global) {
   if (global.restore_threads > 0) return global.restore_threads;
   return std::max(1u, std::thread::hardware_concurrency());
@@ -119,7 +129,7 @@ PoolManager::Impl::Impl(SnapshotSource& source, const GlobalPolicy& global,
 
 PoolManager::Impl::~Impl() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     for (auto& [id, pool] : pools_) {
       pool->removed = true;
@@ -128,20 +138,20 @@ PoolManager::Impl::~Impl() {
         pool->waiters.pop_front();
         waiter->error = absl::UnavailableError("the pool manager is shutting down");
         waiter->done = true;
-        waiter->cv.Signal();
+        waiter->cv.notify_one();
       }
       while (!pool->warm.empty()) {
         RetireLocked(std::move(pool->warm.back()));
         pool->warm.pop_back();
       }
     }
-    maintenance_wake_.SignalAll();
+    maintenance_wake_.notify_all();
   }
   maintenance_.join();
   // Restores in flight finish, see `stopping_`, and retire what they made; then every
   // disposal runs.
   runner_.Shutdown();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   pools_.clear();
 }
 
@@ -155,7 +165,7 @@ absl::StatusOr<std::shared_ptr<SnapshotPool>> PoolManager::Impl::GetPoolLocked(
   *created = true;
   // Load on this thread; callers arriving meanwhile queue as waiters of the unloaded pool.
   absl::StatusOr<LoadedSnapshot> loaded;
-  mu_.Unlock();
+  mu_.unlock();
   if (id.empty()) {
     loaded = LoadedSnapshot{engine::Snapshot::Blank(), blank_policy_};
   } else {
@@ -164,7 +174,7 @@ absl::StatusOr<std::shared_ptr<SnapshotPool>> PoolManager::Impl::GetPoolLocked(
       loaded = absl::InternalError(absl::StrCat("the source returned no snapshot for ", id));
     }
   }
-  mu_.Lock();
+  mu_.lock();
   if (!loaded.ok()) {
     DropPoolLocked(pool, loaded.status());
     return loaded.status();
@@ -187,7 +197,7 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
   bool warm = false;
   bool queued = false;
   absl::Duration on_path;
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (stopping_) return absl::UnavailableError("the pool manager is shutting down");
   bool created = false;
   {
@@ -214,9 +224,9 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
       return refused;
     }
     ++pool->restoring;
-    mu_.Unlock();
+    mu_.unlock();
     absl::StatusOr<std::unique_ptr<PooledIsolate>> restored = Restore(*pool);
-    mu_.Lock();
+    mu_.lock();
     --pool->restoring;
     if (!restored.ok()) {
       isolates_ -= 1;
@@ -259,7 +269,7 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
           "evicted"));
     }
     while (!waiter.done) {
-      if (waiter.cv.WaitWithDeadline(&mu_, deadline) && !waiter.done) {
+      if (WaitUntil(waiter.cv, lock, deadline) && !waiter.done) {
         pool->waiters.remove(&waiter);
         observer_.OnAcquireWait(absl::Now() - start);
         return absl::DeadlineExceededError(absl::StrCat("no isolate of snapshot '", snapshot_id,
@@ -286,7 +296,7 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
 }
 
 absl::Status PoolManager::Impl::Prewarm(const std::string& snapshot_id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return absl::UnavailableError("the pool manager is shutting down");
   bool created = false;
   absl::StatusOr<std::shared_ptr<SnapshotPool>> pool = GetPoolLocked(snapshot_id, &created);
@@ -298,7 +308,7 @@ absl::Status PoolManager::Impl::Prewarm(const std::string& snapshot_id) {
 }
 
 void PoolManager::Impl::Remove(const std::string& snapshot_id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = pools_.find(snapshot_id);
   if (it == pools_.end()) return;
   DropPoolLocked(it->second,
@@ -306,7 +316,7 @@ void PoolManager::Impl::Remove(const std::string& snapshot_id) {
 }
 
 void PoolManager::Impl::MemoryPressure(bool critical) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, pool] : pools_) {
     for (auto& isolate : pool->warm) isolate->js->MemoryPressure(critical);
     for (engine::JsIsolate* isolate : pool->busy) isolate->MemoryPressure(critical);
@@ -314,7 +324,7 @@ void PoolManager::Impl::MemoryPressure(bool critical) {
 }
 
 PoolStats PoolManager::Impl::Stats() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   PoolStats stats;
   stats.pools = static_cast<int>(pools_.size());
   for (const auto& [id, pool] : pools_) {
@@ -331,7 +341,7 @@ PoolStats PoolManager::Impl::Stats() const {
 }
 
 SnapshotPoolStats PoolManager::Impl::Stats(const std::string& snapshot_id) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   SnapshotPoolStats stats;
   auto it = pools_.find(snapshot_id);
   if (it == pools_.end()) return stats;

@@ -5,6 +5,10 @@
 // accounting stay simple and race-free. The lock is held only for bookkeeping (microseconds):
 // loading a snapshot, restoring, preparing contexts, GC and disposal all run outside it.
 //
+// std::mutex and std::condition_variable rather than absl::Mutex: Debian's libabsl is not built
+// with ThreadSanitizer, so absl::Mutex's synchronisation is invisible to TSan and shows up as
+// false races; pthread-based std primitives are intercepted. (The same holds for TaskRunner.)
+//
 // The life of an isolate in a pool:
 //   restoring --> warm <--> busy (leased) --> preparing (context mode: new spare context)
 //                  |  ^                          |
@@ -15,17 +19,18 @@
 #ifndef ISOPOOL_POOL_INTERNAL_MANAGER_IMPL_H_
 #define ISOPOOL_POOL_INTERNAL_MANAGER_IMPL_H_
 
+#include <condition_variable>
 #include <deque>
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engine/js_isolate.h"
 #include "pool/internal/task_runner.h"
@@ -65,7 +70,7 @@ class LeaseSink {
 // One Acquire waiting in a pool's FIFO queue. Lives on the waiting thread's stack; whoever
 // grants it (or fails it) pops it from the queue first, under Impl::mu_.
 struct Waiter {
-  absl::CondVar cv;
+  std::condition_variable cv;
   bool done = false;
   std::unique_ptr<PooledIsolate> granted;
   absl::Status error;
@@ -143,7 +148,8 @@ class PoolManager::Impl : public LeaseSink {
   bool EvictOneLocked(const SnapshotPool& keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Replaces the isolate's charge with one computed from `isolate.stats`.
   void AccountLocked(PooledIsolate& isolate) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DropPoolLocked(const std::shared_ptr<SnapshotPool>& pool, const absl::Status& why)
+  // By value: `pool` may be the map's own entry, which this erases.
+  void DropPoolLocked(std::shared_ptr<SnapshotPool> pool, const absl::Status& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleRestoreLocked(const std::shared_ptr<SnapshotPool>& pool, size_t reserved)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -161,7 +167,7 @@ class PoolManager::Impl : public LeaseSink {
   engine::EngineObserver& engine_observer_;
   PoolObserver& observer_;
 
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<SnapshotPool>> pools_ ABSL_GUARDED_BY(mu_);
   int isolates_ ABSL_GUARDED_BY(mu_) = 0;
   size_t memory_bytes_ ABSL_GUARDED_BY(mu_) = 0;
@@ -169,7 +175,7 @@ class PoolManager::Impl : public LeaseSink {
   size_t heap_used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   size_t heap_limit_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  absl::CondVar maintenance_wake_;
+  std::condition_variable maintenance_wake_;
 
   internal::TaskRunner runner_;
   std::thread maintenance_;

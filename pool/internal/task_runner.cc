@@ -13,9 +13,10 @@ TaskRunner::~TaskRunner() { Shutdown(); }
 
 void TaskRunner::Schedule(absl::AnyInvocable<void() &&> task) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!stopped_) {
       tasks_.push_back(std::move(task));
+      wake_.notify_one();
       return;
     }
   }
@@ -24,15 +25,16 @@ void TaskRunner::Schedule(absl::AnyInvocable<void() &&> task) {
 
 void TaskRunner::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
     stopping_ = true;
+    wake_.notify_all();
   }
   for (std::thread& thread : threads_) thread.join();
   // Threads exit only when the queue is empty; anything queued after that runs here.
   std::deque<absl::AnyInvocable<void() &&>> rest;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
     rest.swap(tasks_);
   }
@@ -43,12 +45,8 @@ void TaskRunner::Loop() {
   for (;;) {
     absl::AnyInvocable<void() &&> task;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](TaskRunner* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return !self->tasks_.empty() || self->stopping_;
-          },
-          this));
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [this] { return !tasks_.empty() || stopping_; });
       if (tasks_.empty()) return;  // stopping, and nothing left
       task = std::move(tasks_.front());
       tasks_.pop_front();

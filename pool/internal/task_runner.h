@@ -6,13 +6,14 @@
 #ifndef ISOPOOL_POOL_INTERNAL_TASK_RUNNER_H_
 #define ISOPOOL_POOL_INTERNAL_TASK_RUNNER_H_
 
+#include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
 
 namespace isopool::pool::internal {
 
@@ -36,7 +37,9 @@ class TaskRunner {
  private:
   void Loop();
 
-  absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: see pool/internal/manager_impl.h (TSan).
+  std::mutex mu_;
+  std::condition_variable wake_;
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,6 +1,7 @@
 // Acquire and release: contention, the wait queue's two failure statuses, cold-start sharing,
 // Remove, and errors from the source.
 #include <atomic>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -102,14 +103,14 @@ TEST(PoolAcquireTest, WaitersAreServedInFifoOrder) {
   PoolManager pools(source, TestGlobalPolicy(), PoolPolicy{}, TestWatchdog());
   auto held = std::make_unique<absl::StatusOr<Lease>>(pools.Acquire("b", Deadline()));
   ASSERT_TRUE(held->ok());
-  absl::Mutex mu;
+  std::mutex mu;
   std::vector<int> order;
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&, i] {
       absl::StatusOr<Lease> lease = pools.Acquire("b", Deadline());
       ASSERT_TRUE(lease.ok());
-      absl::MutexLock lock(&mu);
+      std::lock_guard<std::mutex> lock(mu);
       order.push_back(i);
     });
     ASSERT_TRUE(WaitFor([&] { return pools.Stats("b").waiting == i + 1; }));

@@ -4,14 +4,15 @@
 #define ISOPOOL_TESTS_POOL_POOL_TEST_UTIL_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "engine/call.h"
 #include "engine/observer.h"
@@ -63,7 +64,7 @@ inline const std::string& TestEnvelope() {
 class InMemorySource : public SnapshotSource {
  public:
   void Add(const std::string& id, const std::string& envelope, const PoolPolicy& policy) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     entries_[id] = Entry{envelope, policy};
   }
   // An id served by V8's blank snapshot.
@@ -72,9 +73,9 @@ class InMemorySource : public SnapshotSource {
   absl::StatusOr<LoadedSnapshot> Load(const std::string& id) override {
     Entry entry;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       ++loads_;
-      mu_.Await(absl::Condition(&open_));
+      opened_.wait(lock, [this] { return open_; });
       auto it = entries_.find(id);
       if (it == entries_.end()) return absl::NotFoundError("no snapshot " + id);
       entry = it->second;
@@ -93,15 +94,16 @@ class InMemorySource : public SnapshotSource {
   }
 
   void Close() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     open_ = false;
   }
   void Open() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     open_ = true;
+    opened_.notify_all();
   }
   int loads() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return loads_;
   }
 
@@ -110,7 +112,9 @@ class InMemorySource : public SnapshotSource {
     std::string envelope;
     PoolPolicy policy;
   };
-  mutable absl::Mutex mu_;
+  // std::mutex: Debian's absl is not TSan-instrumented (see pool/internal/manager_impl.h).
+  mutable std::mutex mu_;
+  std::condition_variable opened_;
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   int loads_ ABSL_GUARDED_BY(mu_) = 0;
   bool open_ ABSL_GUARDED_BY(mu_) = true;
