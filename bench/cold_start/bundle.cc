@@ -10,11 +10,12 @@ namespace {
 
 constexpr int kCalled = 7500;
 
-std::string Functions() {
+std::string Functions(const char* prefix = "") {
   std::string out;
   out.reserve(800 << 10);
   for (int i = 0; i < kBundleFunctions; ++i) {
-    absl::StrAppendFormat(&out, "const f%05d = (x) => (x * 31 + %d) %% 65521 | 0;\n", i, i);
+    absl::StrAppendFormat(&out, "%sconst f%05d = (x) => (x * 31 + %d) %% 65521 | 0;\n", prefix, i,
+                          i);
   }
   return out;
 }
@@ -27,8 +28,9 @@ std::string Coordinator() {
 
 std::string ScriptBundle() { return absl::StrCat("'use strict';\n", Functions(), Coordinator()); }
 
-std::string ModuleBundle() {
-  return absl::StrCat(Functions(), Coordinator(), "export default { handler };\n");
+std::string ModuleBundle(bool export_all) {
+  return absl::StrCat(Functions(export_all ? "export " : ""), Coordinator(),
+                      "export default { handler };\n");
 }
 
 std::string ExpectedHandlerResult() {

@@ -17,8 +17,8 @@ inline constexpr int kBundleFunctions = 15000;
 
 // The classic-script form.
 std::string ScriptBundle();
-// The ES module form.
-std::string ModuleBundle();
+// The ES module form. With `export_all`, every function is also a named export.
+std::string ModuleBundle(bool export_all = false);
 // What handler(7) returns in both forms, to check a call really ran the bundle.
 std::string ExpectedHandlerResult();
 

@@ -46,9 +46,6 @@ using engine::CallResult;
 using engine::FunctionCode;
 using engine::JsIsolate;
 
-const char* KindName(BundleKind kind) {
-  return kind == BundleKind::kClassicScript ? "script" : "esm";
-}
 const char* CodeName(FunctionCode code) { return code == FunctionCode::kKeep ? "keep" : "clear"; }
 
 engine::IsolateOptions BenchIsolateOptions() {
@@ -91,8 +88,9 @@ bool CheckResult(benchmark::State& state, const CallResult& r) {
 }
 
 // New isolate (V8's built-in snapshot), new context, run the bundle, call handler(7).
-void BM_ColdStart_FromSource(benchmark::State& state, BundleKind kind) {
-  const std::string& source = Inputs().Source(kind);
+void BM_ColdStart_FromSource(benchmark::State& state, Variant variant) {
+  const std::string& source = Inputs().Source(variant);
+  BundleKind kind = VariantKind(variant);
   engine::PackOptions options;
   options.kind = kind;
   CallRequest call;
@@ -127,8 +125,8 @@ void BM_ColdStart_FromSource(benchmark::State& state, BundleKind kind) {
 }
 
 // Restore an isolate from the packed envelope, a new context from its snapshot, call.
-void BM_ColdStart_FromSnapshot(benchmark::State& state, BundleKind kind, FunctionCode code) {
-  const PackedBundle& packed = Inputs().Packed(kind, code);
+void BM_ColdStart_FromSnapshot(benchmark::State& state, Variant variant, FunctionCode code) {
+  const PackedBundle& packed = Inputs().Packed(variant, code);
   CallRequest call;
   call.function = "handler";
   call.args_json = "[7]";
@@ -154,14 +152,20 @@ void BM_ColdStart_FromSnapshot(benchmark::State& state, BundleKind kind, Functio
     state.ResumeTiming();
   }
   phases.Report(state);
-  state.counters["blob_bytes"] = static_cast<double>(packed.snapshot->envelope().blob.size());
+  const std::string& blob = packed.snapshot->envelope().blob;
+  state.counters["blob_bytes"] = static_cast<double>(blob.size());
+  // V8 10.2's blob header: u32 contexts, then u32 "can be rehashed". When 0, V8 skips the
+  // rehash at restore whatever the flag says, and the pack-time hash seed stays in use.
+  uint32_t rehashable = 0;
+  if (blob.size() >= 8) std::memcpy(&rehashable, blob.data() + 4, sizeof(rehashable));
+  state.counters["rehashable"] = rehashable;
   state.counters["envelope_bytes"] = static_cast<double>(packed.envelope.size());
 }
 
 // Decoding and validating the envelope (checksums, compatibility): paid once per envelope by
 // the pool, not per isolate, but part of a truly cold start.
-void BM_EnvelopeDecode(benchmark::State& state, BundleKind kind, FunctionCode code) {
-  const PackedBundle& packed = Inputs().Packed(kind, code);
+void BM_EnvelopeDecode(benchmark::State& state, Variant variant, FunctionCode code) {
+  const PackedBundle& packed = Inputs().Packed(variant, code);
   for (auto _ : state) {
     auto snapshot = engine::Snapshot::FromEnvelope(packed.envelope);
     if (!snapshot.ok()) {
@@ -233,8 +237,9 @@ int main(int argc, char** argv) {
   }
   BenchInputs& inputs = Inputs();
   inputs.watchdog = std::make_unique<engine::Watchdog>();
-  inputs.script = ScriptBundle();
-  inputs.module = ModuleBundle();
+  inputs.sources[Variant::kScript] = ScriptBundle();
+  inputs.sources[Variant::kEsm] = ModuleBundle();
+  inputs.sources[Variant::kEsmAllExported] = ModuleBundle(/*export_all=*/true);
 
   engine::PackProcessOptions process;
   process.binary = FindPackBinary(pack_flag, argv[0]);
@@ -242,49 +247,51 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "isopool_pack not found: pass --pack_binary=PATH\n");
     return 1;
   }
-  for (engine::BundleKind kind :
-       {engine::BundleKind::kClassicScript, engine::BundleKind::kEsModule}) {
+  for (Variant variant : kVariants) {
     for (engine::FunctionCode code : {engine::FunctionCode::kKeep, engine::FunctionCode::kClear}) {
       engine::PackOptions options;
-      options.kind = kind;
+      options.kind = VariantKind(variant);
       options.entry = "handler";
       options.function_code = code;
       absl::StatusOr<std::string> envelope =
-          engine::PackInChildProcess(process, inputs.Source(kind), options);
+          engine::PackInChildProcess(process, inputs.Source(variant), options);
       if (!envelope.ok()) {
-        std::fprintf(stderr, "pack %s/%s: %s\n", KindName(kind), CodeName(code),
+        std::fprintf(stderr, "pack %s/%s: %s\n", VariantName(variant), CodeName(code),
                      envelope.status().ToString().c_str());
         return 1;
       }
       auto snapshot = engine::Snapshot::FromEnvelope(*envelope);
       if (!snapshot.ok()) {
-        std::fprintf(stderr, "restore %s/%s: %s\n", KindName(kind), CodeName(code),
+        std::fprintf(stderr, "restore %s/%s: %s\n", VariantName(variant), CodeName(code),
                      snapshot.status().ToString().c_str());
         return 1;
       }
-      inputs.packed[{kind, code}] = PackedBundle{*std::move(envelope), *std::move(snapshot)};
+      inputs.packed[{variant, code}] = PackedBundle{*std::move(envelope), *std::move(snapshot)};
     }
   }
   benchmark::AddCustomContext("v8", engine::V8Version());
   benchmark::AddCustomContext("rehash_snapshot", no_rehash ? "false" : "true");
-  benchmark::AddCustomContext("script_bundle_bytes", std::to_string(inputs.script.size()));
-  benchmark::AddCustomContext("esm_bundle_bytes", std::to_string(inputs.module.size()));
+  for (Variant variant : kVariants) {
+    benchmark::AddCustomContext(absl::StrCat(VariantName(variant), "_bundle_bytes"),
+                                std::to_string(inputs.Source(variant).size()));
+  }
 
-  for (engine::BundleKind kind :
-       {engine::BundleKind::kClassicScript, engine::BundleKind::kEsModule}) {
-    benchmark::RegisterBenchmark(absl::StrCat("ColdStart_FromSource/", KindName(kind)).c_str(),
-                                 BM_ColdStart_FromSource, kind)
+  for (Variant variant : kVariants) {
+    benchmark::RegisterBenchmark(
+        absl::StrCat("ColdStart_FromSource/", VariantName(variant)).c_str(),
+        BM_ColdStart_FromSource, variant)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
     for (engine::FunctionCode code : {engine::FunctionCode::kKeep, engine::FunctionCode::kClear}) {
       benchmark::RegisterBenchmark(
-          absl::StrCat("ColdStart_FromSnapshot/", KindName(kind), "/", CodeName(code)).c_str(),
-          BM_ColdStart_FromSnapshot, kind, code)
+          absl::StrCat("ColdStart_FromSnapshot/", VariantName(variant), "/", CodeName(code))
+              .c_str(),
+          BM_ColdStart_FromSnapshot, variant, code)
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
       benchmark::RegisterBenchmark(
-          absl::StrCat("EnvelopeDecode/", KindName(kind), "/", CodeName(code)).c_str(),
-          BM_EnvelopeDecode, kind, code)
+          absl::StrCat("EnvelopeDecode/", VariantName(variant), "/", CodeName(code)).c_str(),
+          BM_EnvelopeDecode, variant, code)
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
     }

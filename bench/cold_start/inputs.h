@@ -22,18 +22,37 @@ struct PackedBundle {
   std::shared_ptr<const engine::Snapshot> snapshot;
 };
 
+// The bundle forms measured (bundle.h): the script, the ES module with only
+// `export default { handler }`, and the ES module that also exports all 15,000 functions by name
+// (so they stay alive in the snapshot, as the script's global consts do).
+enum class Variant { kScript, kEsm, kEsmAllExported };
+inline constexpr Variant kVariants[] = {Variant::kScript, Variant::kEsm, Variant::kEsmAllExported};
+
+inline const char* VariantName(Variant v) {
+  switch (v) {
+    case Variant::kScript:
+      return "script";
+    case Variant::kEsm:
+      return "esm";
+    case Variant::kEsmAllExported:
+      return "esm_all_exported";
+  }
+  return "?";
+}
+
+inline engine::BundleKind VariantKind(Variant v) {
+  return v == Variant::kScript ? engine::BundleKind::kClassicScript : engine::BundleKind::kEsModule;
+}
+
 struct BenchInputs {
-  std::string script;
-  std::string module;
-  // Keyed by (kind, function code handling).
-  std::map<std::pair<engine::BundleKind, engine::FunctionCode>, PackedBundle> packed;
+  std::map<Variant, std::string> sources;
+  // Keyed by (variant, function code handling).
+  std::map<std::pair<Variant, engine::FunctionCode>, PackedBundle> packed;
   std::unique_ptr<engine::Watchdog> watchdog;
 
-  const std::string& Source(engine::BundleKind kind) const {
-    return kind == engine::BundleKind::kClassicScript ? script : module;
-  }
-  const PackedBundle& Packed(engine::BundleKind kind, engine::FunctionCode code) const {
-    return packed.at({kind, code});
+  const std::string& Source(Variant v) const { return sources.at(v); }
+  const PackedBundle& Packed(Variant v, engine::FunctionCode code) const {
+    return packed.at({v, code});
   }
 };
 

@@ -65,10 +65,11 @@ std::string CallHandler(v8::Isolate* isolate, v8::Local<v8::Context> context,
 // Loads the bundle in `context` (optionally consuming or producing a code cache) and calls
 // handler(7). `produce`, when set, receives a code cache made after the call, so it holds the
 // functions the call compiled too.
-std::string LoadAndCall(v8::Isolate* isolate, v8::Local<v8::Context> context, BundleKind kind,
+std::string LoadAndCall(v8::Isolate* isolate, v8::Local<v8::Context> context, Variant variant,
                         const std::string& cache, std::string* produce, bool* rejected) {
   v8::TryCatch try_catch(isolate);
-  const std::string& text = Inputs().Source(kind);
+  const std::string& text = Inputs().Source(variant);
+  BundleKind kind = VariantKind(variant);
   v8::ScriptCompiler::CachedData* data =
       cache.empty()
           ? nullptr
@@ -113,7 +114,7 @@ std::string LoadAndCall(v8::Isolate* isolate, v8::Local<v8::Context> context, Bu
   return result;
 }
 
-std::string MakeCodeCache(BundleKind kind) {
+std::string MakeCodeCache(Variant variant) {
   v8::Isolate* isolate = NewIsolate();
   std::string cache;
   {
@@ -121,7 +122,7 @@ std::string MakeCodeCache(BundleKind kind) {
     v8::HandleScope handles(isolate);
     v8::Local<v8::Context> context = v8::Context::New(isolate);
     v8::Context::Scope context_scope(context);
-    if (LoadAndCall(isolate, context, kind, "", &cache, nullptr) != ExpectedHandlerResult()) {
+    if (LoadAndCall(isolate, context, variant, "", &cache, nullptr) != ExpectedHandlerResult()) {
       cache.clear();
     }
   }
@@ -130,10 +131,10 @@ std::string MakeCodeCache(BundleKind kind) {
 }
 
 // New isolate, new context, (compile with or without the cache), run, call. Dispose untimed.
-void BM_Raw_ColdStart(benchmark::State& state, BundleKind kind, bool use_cache) {
+void BM_Raw_ColdStart(benchmark::State& state, Variant variant, bool use_cache) {
   std::string cache;
   if (use_cache) {
-    cache = MakeCodeCache(kind);
+    cache = MakeCodeCache(variant);
     if (cache.empty()) {
       state.SkipWithError("could not make a code cache");
       return;
@@ -153,7 +154,7 @@ void BM_Raw_ColdStart(benchmark::State& state, BundleKind kind, bool use_cache) 
       v8::Local<v8::Context> context = v8::Context::New(isolate);
       v8::Context::Scope context_scope(context);
       absl::Time t2 = absl::Now();
-      result = LoadAndCall(isolate, context, kind, cache, nullptr, &rejected);
+      result = LoadAndCall(isolate, context, variant, cache, nullptr, &rejected);
       absl::Time t3 = absl::Now();
       isolate_time += t1 - t0;
       context_time += t2 - t1;
@@ -176,8 +177,7 @@ void BM_Raw_ColdStart(benchmark::State& state, BundleKind kind, bool use_cache) 
 // Restore from the packed blob with V8 alone: Isolate::New, Context::New, call handler(7).
 // Script only: an ES module snapshot's exports sit behind the engine's hidden global.
 void BM_Raw_ColdStart_FromSnapshot(benchmark::State& state, engine::FunctionCode code) {
-  const std::string& bytes =
-      Inputs().Packed(BundleKind::kClassicScript, code).snapshot->envelope().blob;
+  const std::string& bytes = Inputs().Packed(Variant::kScript, code).snapshot->envelope().blob;
   v8::StartupData blob{bytes.data(), static_cast<int>(bytes.size())};
   absl::Duration isolate_time, context_time, call_time;
   for (auto _ : state) {
@@ -232,8 +232,7 @@ void BM_ContextNew(benchmark::State& state) {
 // A context from the bundle's snapshot, on an isolate already restored from it: the per-context
 // share of a snapshot restore (the pool can make these ahead of time).
 void BM_ContextNew_BundleSnapshot(benchmark::State& state, engine::FunctionCode code) {
-  const std::string& bytes =
-      Inputs().Packed(BundleKind::kClassicScript, code).snapshot->envelope().blob;
+  const std::string& bytes = Inputs().Packed(Variant::kScript, code).snapshot->envelope().blob;
   v8::StartupData blob{bytes.data(), static_cast<int>(bytes.size())};
   v8::Isolate* isolate = NewIsolate(&blob);
   {
@@ -250,14 +249,14 @@ void BM_ContextNew_BundleSnapshot(benchmark::State& state, engine::FunctionCode 
 }  // namespace
 
 void RegisterRawV8Benchmarks() {
-  for (BundleKind kind : {BundleKind::kClassicScript, BundleKind::kEsModule}) {
-    const char* name = kind == BundleKind::kClassicScript ? "script" : "esm";
+  for (Variant variant : kVariants) {
+    const char* name = VariantName(variant);
     benchmark::RegisterBenchmark(absl::StrCat("Raw_ColdStart_FromSource/", name).c_str(),
-                                 BM_Raw_ColdStart, kind, false)
+                                 BM_Raw_ColdStart, variant, false)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
     benchmark::RegisterBenchmark(absl::StrCat("Raw_ColdStart_FromCodeCache/", name).c_str(),
-                                 BM_Raw_ColdStart, kind, true)
+                                 BM_Raw_ColdStart, variant, true)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }
