@@ -162,10 +162,10 @@ void IsopoolService::RunExecute(grpc::CallbackServerContext* context,
     return;
   }
   const engine::Snapshot& snapshot = lease->isolate().snapshot();
-  CallDefaults defaults =
-      CallDefaultsFromAnnotations(snapshot.blank() ? std::map<std::string, std::string>{}
-                                                   : snapshot.envelope().options.annotations,
-                                  config_);
+  SnapshotLimits defaults =
+      SnapshotLimitsFromAnnotations(snapshot.blank() ? std::map<std::string, std::string>{}
+                                                     : snapshot.envelope().options.annotations,
+                                    config_);
   engine::CallLimits limits = ResolveLimits(request->limits(), defaults, config_, time_left);
   bool capped_by_deadline = has_deadline && limits.wall == time_left;
 

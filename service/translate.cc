@@ -44,11 +44,11 @@ absl::Status SpecToPackOptions(const v1::SnapshotSpec& spec, const ServerConfig&
     case v1::BUNDLE_KIND_UNSPECIFIED:
     case v1::CLASSIC_SCRIPT:
       options->kind = engine::BundleKind::kClassicScript;
-      options->bundle_name = spec.name() + ".js";
+      options->bundle_name = "bundle.js";  // not the name: names move, content does not
       break;
     case v1::ES_MODULE:
       options->kind = engine::BundleKind::kEsModule;
-      options->bundle_name = spec.name() + ".mjs";
+      options->bundle_name = "bundle.mjs";
       break;
     default:
       return absl::InvalidArgumentError("spec.kind is not a known BundleKind");
@@ -131,30 +131,38 @@ pool::PoolPolicy PolicyFromAnnotations(const std::map<std::string, std::string>&
   return policy;
 }
 
-CallDefaults CallDefaultsFromAnnotations(const std::map<std::string, std::string>& annotations,
-                                         const ServerConfig& config) {
-  CallDefaults d;
-  d.timeout_ms =
-      std::min(GetU32(annotations, kTimeout, config.default_timeout_ms), config.max_timeout_ms);
-  d.cpu_ms = std::min(GetU32(annotations, kCpu, config.default_cpu_ms), config.max_cpu_ms);
-  d.heap_mib = std::min(GetU32(annotations, kHeap, config.default_heap_mib), config.max_heap_mib);
-  d.max_result_bytes = std::min(GetU32(annotations, kResult, config.default_max_result_bytes),
-                                config.max_result_bytes);
+SnapshotLimits SnapshotLimitsFromAnnotations(const std::map<std::string, std::string>& annotations,
+                                             const ServerConfig& config) {
+  SnapshotLimits d;
+  auto both = [&](const char* key, uint32_t server_default, uint32_t server_max,
+                  uint32_t* default_out, uint32_t* max_out) {
+    uint32_t snapshot = GetU32(annotations, key, 0);
+    *default_out = std::min(snapshot != 0 ? snapshot : server_default, server_max);
+    *max_out = snapshot != 0 ? *default_out : server_max;
+  };
+  both(kTimeout, config.default_timeout_ms, config.max_timeout_ms, &d.defaults.timeout_ms,
+       &d.maxima.timeout_ms);
+  both(kCpu, config.default_cpu_ms, config.max_cpu_ms, &d.defaults.cpu_ms, &d.maxima.cpu_ms);
+  // The heap limit is the isolate's (set when it is restored), so it is also the maximum.
+  d.defaults.heap_mib = d.maxima.heap_mib =
+      std::min(GetU32(annotations, kHeap, config.default_heap_mib), config.max_heap_mib);
+  both(kResult, config.default_max_result_bytes, config.max_result_bytes,
+       &d.defaults.max_result_bytes, &d.maxima.max_result_bytes);
   return d;
 }
 
-engine::CallLimits ResolveLimits(const v1::Limits& asked, const CallDefaults& defaults,
+engine::CallLimits ResolveLimits(const v1::Limits& asked, const SnapshotLimits& policy,
                                  const ServerConfig& config, absl::Duration time_left) {
+  const CallLimitsPolicy& d = policy.defaults;
+  const CallLimitsPolicy& m = policy.maxima;
   engine::CallLimits limits;
-  uint32_t timeout_ms =
-      Pick(asked.timeout_ms(), defaults.timeout_ms, std::max(defaults.timeout_ms, 1u));
-  limits.wall = std::min(absl::Milliseconds(timeout_ms), time_left);
-  limits.cpu = absl::Milliseconds(Pick(asked.cpu_ms(), defaults.cpu_ms, defaults.cpu_ms));
-  uint32_t heap_mib = Pick(asked.heap_mib(), defaults.heap_mib, defaults.heap_mib);
+  limits.wall =
+      std::min(absl::Milliseconds(Pick(asked.timeout_ms(), d.timeout_ms, m.timeout_ms)), time_left);
+  limits.cpu = absl::Milliseconds(Pick(asked.cpu_ms(), d.cpu_ms, m.cpu_ms));
+  uint32_t heap_mib = Pick(asked.heap_mib(), d.heap_mib, m.heap_mib);
   // Below the isolate's hard limit, the per-call limit is enforced after each GC.
-  limits.heap_bytes = heap_mib < defaults.heap_mib ? static_cast<size_t>(heap_mib) << 20 : 0;
-  limits.max_result_bytes =
-      Pick(asked.max_result_bytes(), defaults.max_result_bytes, defaults.max_result_bytes);
+  limits.heap_bytes = heap_mib < m.heap_mib ? static_cast<size_t>(heap_mib) << 20 : 0;
+  limits.max_result_bytes = Pick(asked.max_result_bytes(), d.max_result_bytes, m.max_result_bytes);
   limits.max_log_bytes = config.max_log_bytes;
   return limits;
 }

@@ -21,12 +21,18 @@
 
 namespace isopool::service {
 
-// Per-call limits a snapshot grants by default (also its maxima), resolved against the server's.
-struct CallDefaults {
+// The per-call limits of a snapshot: what a call gets when it asks for nothing, and the most it
+// may ask for. A snapshot's spec.pool.default_limits sets both; what it leaves unset comes from
+// the server's --default_* and --max_* flags.
+struct CallLimitsPolicy {
   uint32_t timeout_ms = 0;
   uint32_t cpu_ms = 0;
   uint32_t heap_mib = 0;
   uint32_t max_result_bytes = 0;
+};
+struct SnapshotLimits {
+  CallLimitsPolicy defaults;
+  CallLimitsPolicy maxima;
 };
 
 // Checks an upload's spec and turns it into pack options (build limits capped by the server's
@@ -40,12 +46,12 @@ absl::Status SpecToPackOptions(const v1::SnapshotSpec& spec, const ServerConfig&
 // server's defaults for anything left unset. `annotations` is empty for the blank snapshot.
 pool::PoolPolicy PolicyFromAnnotations(const std::map<std::string, std::string>& annotations,
                                        const ServerConfig& config);
-CallDefaults CallDefaultsFromAnnotations(const std::map<std::string, std::string>& annotations,
-                                         const ServerConfig& config);
+SnapshotLimits SnapshotLimitsFromAnnotations(const std::map<std::string, std::string>& annotations,
+                                             const ServerConfig& config);
 
 // The limits of one call: asked for (0 = default), capped by the snapshot's defaults and the
 // server's maxima; the timeout also by the time left before the caller's deadline.
-engine::CallLimits ResolveLimits(const v1::Limits& asked, const CallDefaults& defaults,
+engine::CallLimits ResolveLimits(const v1::Limits& asked, const SnapshotLimits& defaults,
                                  const ServerConfig& config, absl::Duration time_left);
 
 // Fills an ExecuteResponse from a call's result (result, logs, script error, call stats).

@@ -1,0 +1,215 @@
+// Every infrastructure error code of the API, triggered for real, and script errors that stay
+// gRPC OK.
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/server_process.h"
+
+namespace isopool::testing {
+namespace {
+
+v1::SnapshotSpec Spec(const std::string& name) {
+  v1::SnapshotSpec spec;
+  spec.set_name(name);
+  return spec;
+}
+
+class ErrorsTest : public ::testing::Test {
+ protected:
+  void StartServer(std::vector<std::string> flags = {}) {
+    auto server = ServerProcess::Start(NewTempDir("errors"), std::move(flags));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    stub_ = server_->Stub();
+  }
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<v1::Isopool::Stub> stub_;
+};
+
+TEST_F(ErrorsTest, InvalidArgumentSaysWhatWasWrong) {
+  StartServer();
+  v1::UploadSnapshotResponse uploaded;
+  ASSERT_TRUE(Upload(*stub_, Spec("fns"), "function f(x) { return x; }", &uploaded).ok());
+  struct Case {
+    v1::ExecuteRequest request;
+    std::string expect;
+  };
+  v1::ExecuteRequest empty;
+  std::vector<Case> cases = {
+      {empty, "either `function`"},
+      {FunctionRequest("fns", ""), "function.name is empty"},
+      {FunctionRequest("fns", "f", "{not json"), "args_json is not valid JSON"},
+      {FunctionRequest("fns", "f", "{\"a\": 1}"), "must be a JSON array"},
+      {FunctionRequest("fns", "nope"), "no global function 'nope'"},
+      {FunctionRequest("", "f"), "blank snapshot has no functions"},
+      {SourceRequest("1", "bad name!"), "snapshot"},
+  };
+  for (const Case& c : cases) {
+    v1::ExecuteResponse response;
+    grpc::Status status = Execute(*stub_, c.request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.expect;
+    EXPECT_NE(status.error_message().find(c.expect), std::string::npos) << status.error_message();
+  }
+}
+
+TEST_F(ErrorsTest, BundlesThatDoNotBuildAreInvalidArgumentWithTheJsError) {
+  StartServer();
+  v1::UploadSnapshotResponse response;
+  grpc::Status syntax = Upload(*stub_, Spec("broken"), "function (", &response);
+  EXPECT_EQ(syntax.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(syntax.error_message().find("SyntaxError"), std::string::npos);
+  EXPECT_NE(syntax.error_message().find("line 1"), std::string::npos) << syntax.error_message();
+  grpc::Status throws =
+      Upload(*stub_, Spec("thrower"), "\nthrow new TypeError('at load');", &response);
+  EXPECT_EQ(throws.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(throws.error_message().find("TypeError: at load"), std::string::npos);
+  EXPECT_NE(throws.error_message().find("line 2"), std::string::npos) << throws.error_message();
+  v1::SnapshotSpec limited = Spec("runaway");
+  limited.mutable_build_limits()->set_timeout_ms(300);
+  grpc::Status runaway = Upload(*stub_, limited, "for (;;) {}", &response);
+  EXPECT_EQ(runaway.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(runaway.error_message().find("build time limit"), std::string::npos);
+  grpc::Status bad_name = Upload(*stub_, Spec("no spaces allowed"), "1", &response);
+  EXPECT_EQ(bad_name.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status empty = Upload(*stub_, Spec("empty"), "", &response);
+  EXPECT_EQ(empty.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ErrorsTest, NotFound) {
+  StartServer();
+  v1::ExecuteResponse response;
+  grpc::Status status = Execute(*stub_, FunctionRequest("missing", "f"), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(status.error_message().find("UploadSnapshot"), std::string::npos);
+  grpc::ClientContext context;
+  v1::GetSnapshotRequest get;
+  get.set_snapshot(std::string("sha256:") + std::string(64, 'a'));
+  v1::Snapshot snapshot;
+  EXPECT_EQ(stub_->GetSnapshot(&context, get, &snapshot).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ErrorsTest, PrebuiltEnvelopesAreRefusedByDefault) {
+  StartServer();
+  v1::SnapshotSpec spec = Spec("prebuilt");
+  spec.set_prebuilt_envelope(true);
+  v1::UploadSnapshotResponse response;
+  grpc::Status status = Upload(*stub_, spec, "ISOPOOL\n...", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("--allow_prebuilt_envelopes"), std::string::npos);
+}
+
+TEST_F(ErrorsTest, UploadLargerThanTheLimitIsResourceExhausted) {
+  StartServer({"--max_upload_bytes=1000"});
+  v1::UploadSnapshotResponse response;
+  grpc::Status status =
+      Upload(*stub_, Spec("big"), "//" + std::string(5000, 'x') + "\n", &response, 100);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(status.error_message().find("--max_upload_bytes"), std::string::npos);
+}
+
+// A snapshot with one isolate and a long-running call: others wait in the queue until their
+// deadline (DEADLINE_EXCEEDED), and beyond the server's pending-call limit they are refused
+// (RESOURCE_EXHAUSTED).
+TEST_F(ErrorsTest, BusyPoolGivesDeadlineExceededAndFullQueueResourceExhausted) {
+  StartServer({"--execute_threads=2", "--max_pending_calls=1"});
+  v1::SnapshotSpec spec = Spec("single");
+  spec.mutable_pool()->set_max_isolates(1);
+  spec.mutable_pool()->set_min_warm(1);
+  v1::UploadSnapshotResponse uploaded;
+  ASSERT_TRUE(Upload(*stub_, spec,
+                     "function spin(ms) { const end = Date.now() + ms; while (Date.now() < end) {} "
+                     "return ms; }",
+                     &uploaded)
+                  .ok());
+  absl::Notification started;
+  std::thread holder([&] {
+    auto stub = server_->Stub();
+    v1::ExecuteRequest request = FunctionRequest("single", "spin", "[1500]");
+    request.mutable_limits()->set_timeout_ms(3000);
+    request.mutable_limits()->set_cpu_ms(3000);
+    v1::ExecuteResponse response;
+    started.Notify();
+    grpc::Status status = Execute(*stub, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.result_json(), "1500");
+  });
+  started.WaitForNotification();
+  absl::SleepFor(absl::Milliseconds(300));
+  // The second call waits for the only isolate, past its deadline.
+  v1::ExecuteResponse waited;
+  grpc::Status deadline =
+      Execute(*stub_, FunctionRequest("single", "spin", "[1]"), &waited, absl::Milliseconds(300));
+  EXPECT_EQ(deadline.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << deadline.error_message();
+  // Fill both execute threads (one holds the isolate, one waits), then the queue (1), then one
+  // more: refused.
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 2; ++i) {
+    waiters.emplace_back([&] {
+      auto stub = server_->Stub();
+      v1::ExecuteResponse r;
+      Execute(*stub, FunctionRequest("single", "spin", "[1]"), &r, absl::Seconds(5));
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  v1::ExecuteResponse refused;
+  grpc::Status exhausted = Execute(*stub_, SourceRequest("1"), &refused);
+  EXPECT_EQ(exhausted.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << exhausted.error_message();
+  EXPECT_NE(exhausted.error_message().find("retry"), std::string::npos);
+  holder.join();
+  for (std::thread& t : waiters) t.join();
+}
+
+TEST_F(ErrorsTest, DeadlineShorterThanTheScriptTimeoutStopsTheScript) {
+  StartServer();
+  v1::ExecuteRequest request = SourceRequest("while (true) {}");
+  request.mutable_limits()->set_timeout_ms(10000);
+  v1::ExecuteResponse response;
+  absl::Time start = absl::Now();
+  grpc::Status status = Execute(*stub_, request, &response, absl::Milliseconds(300));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  // The server stopped the loop (its isolate condemned): the next call works at once.
+  v1::ExecuteResponse next;
+  ASSERT_TRUE(Execute(*stub_, SourceRequest("'alive'"), &next, absl::Seconds(2)).ok());
+  EXPECT_EQ(next.result_json(), "\"alive\"");
+}
+
+TEST_F(ErrorsTest, HostileScriptsAreStructuredResultsAndCondemnTheIsolate) {
+  StartServer();
+  struct Case {
+    std::string source;
+    uint32_t timeout_ms;
+    uint32_t heap_mib;
+    v1::ScriptError::Kind kind;
+  };
+  std::vector<Case> cases = {
+      {"while (true) {}", 100, 0, v1::ScriptError::TIMEOUT},
+      {"(async () => { for (;;) await 0; })()", 100, 0, v1::ScriptError::TIMEOUT},
+      {"const a = []; for (;;) a.push({x: a.length, s: 'y' + a.length});", 5000, 16,
+       v1::ScriptError::MEMORY_LIMIT},
+      {"function f() { return f() + 1; } f()", 1000, 0, v1::ScriptError::EXCEPTION},
+      {"new Promise(() => {})", 1000, 0, v1::ScriptError::PROMISE_NEVER_SETTLED},
+      {"'x'.repeat(5 << 20)", 1000, 0, v1::ScriptError::RESULT_TOO_LARGE},
+      {"10n", 1000, 0, v1::ScriptError::RESULT_NOT_JSON},
+  };
+  for (const Case& c : cases) {
+    v1::ExecuteRequest request = SourceRequest(c.source);
+    request.mutable_limits()->set_timeout_ms(c.timeout_ms);
+    request.mutable_limits()->set_heap_mib(c.heap_mib);
+    v1::ExecuteResponse response;
+    grpc::Status status = Execute(*stub_, request, &response);
+    ASSERT_TRUE(status.ok()) << c.source << ": " << status.error_message();
+    ASSERT_TRUE(response.has_error()) << c.source;
+    EXPECT_EQ(response.error().kind(), c.kind) << c.source << ": " << response.error().message();
+    bool limit = c.kind == v1::ScriptError::TIMEOUT || c.kind == v1::ScriptError::MEMORY_LIMIT;
+    EXPECT_EQ(response.stats().isolate_condemned(), limit) << c.source;
+    v1::ExecuteResponse next;
+    ASSERT_TRUE(Execute(*stub_, SourceRequest("6 * 7"), &next).ok());
+    EXPECT_EQ(next.result_json(), "42") << "after " << c.source;
+  }
+}
+
+}  // namespace
+}  // namespace isopool::testing
