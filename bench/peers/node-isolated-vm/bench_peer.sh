@@ -37,11 +37,12 @@ trap cleanup EXIT
 
 for mode in $modes; do
   listen_file="$out_dir/peer-$mode.listen"
+  : >"$listen_file"  # exists before the poll below; the background job opens it asynchronously
   node "$here/server.js" --port 0 --context "$mode" >"$listen_file" 2>"$out_dir/peer-$mode.log" &
   peer_pid=$!
   port=""
   for _ in $(seq 1 100); do
-    port="$(awk '/^LISTENING/ {print $2}' "$listen_file")"
+    port="$(awk '/^LISTENING/ {print $2}' "$listen_file" 2>/dev/null || true)"
     [[ -n "$port" ]] && break
     sleep 0.1
   done
