@@ -3,7 +3,7 @@
 # errors, health, upload (script, ESM, progress), exec (function, source, blank), get/list/rm,
 # every exit code triggered for real, --json output parsed, and `pack` byte-identity with the
 # server's own upload.
-source "$(dirname "$0")/server_lib.sh"
+source "${TEST_SRCDIR:?run me with bazel test}/isopool/tests/cli/server_lib.sh"
 CTL="$WS/cli/isopoolctl"
 [ -x "$CTL" ] || die "no isopoolctl at $CTL"
 

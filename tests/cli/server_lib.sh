@@ -67,6 +67,13 @@ check() {
 }
 
 finish() {
+  if [ "$FAILURES" -gt 0 ]; then
+    local log
+    for log in "$TMP"/server.*.log; do
+      echo "--- last lines of $log" >&2
+      grep -v '^    ptr' "$log" | tail -20 >&2
+    done
+  fi
   echo "$((CHECKS - FAILURES)) passed, $FAILURES failed"
   [ "$FAILURES" -eq 0 ]
 }
