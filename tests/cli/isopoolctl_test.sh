@@ -38,6 +38,7 @@ JS
 echo 'function (' >"$TMP/bad.js"
 echo 'globalThis.warmed = [1, 2, 3].map((x) => x * 2);' >"$TMP/warm.js"
 echo '[2, 3]' >"$TMP/args.json"
+{ cat "$TMP/calc.js"; echo 'function mul(a, b) { return a * b; }'; } >"$TMP/packme.js"
 echo 'new Promise((resolve) => resolve(6 * 7))' >"$TMP/promise.js"
 {
   echo "function big() { return 'big'; }"
@@ -178,14 +179,14 @@ ctl rm big
 check "rm, human" eval 'rc_is 0 && has "$OUT" "deleted big"'
 
 echo "== pack: byte-identical to the server's upload"
-ctl pack "$TMP/calc.js" --name packed-calc --out "$TMP/calc.env"
+ctl pack "$TMP/packme.js" --name packed-calc --out "$TMP/calc.env"
 PACK_ID=$OUT
 check "pack prints an id that is the sha256 of the envelope it wrote" eval 'rc_is 0 && eq "$PACK_ID" "sha256:$(sha256sum "$TMP/calc.env" | cut -d" " -f1)"'
-ctl upload "$TMP/calc.js" --name packed-calc --json
-check "pack id == UploadSnapshot id (script)" eval 'rc_is 0 && eq "$(json "d[\"snapshot\"][\"id\"]")" "$PACK_ID" && eq "$(json "d[\"created\"]")" true'
-ctl pack "$TMP/calc.js" --name other-name --out "$TMP/other.env"
+ctl upload "$TMP/packme.js" --name packed-calc --json
+check "pack id == UploadSnapshot id of a new upload (script)" eval 'rc_is 0 && eq "$(json "d[\"snapshot\"][\"id\"]")" "$PACK_ID" && eq "$(json "d[\"created\"]")" true'
+ctl pack "$TMP/packme.js" --name other-name --out "$TMP/other.env"
 check "the name is not part of the envelope" eval 'rc_is 0 && eq "$OUT" "$PACK_ID"'
-ctl pack "$TMP/calc.js" --name packed-calc --isolation fresh --out "$TMP/other.env"
+ctl pack "$TMP/packme.js" --name packed-calc --isolation fresh --out "$TMP/other.env"
 check "another spec flag is another envelope (the comparison is not trivial)" eval 'rc_is 0 && [[ "$OUT" =~ ^sha256: ]] && [ "$OUT" != "$PACK_ID" ]'
 FLAGS=(--esm --isolation fresh --min_warm 1 --max_isolates 2 --timeout_ms 500 --cpu_ms 400
   --heap_mib 32 --clear-code --warmup "$TMP/warm.js" --seed_time_ms 1700000000000)
@@ -193,7 +194,7 @@ ctl pack "$TMP/greet.mjs" --name packed-greet "${FLAGS[@]}" --out "$TMP/greet.en
 ESM_PACK_ID=$(json 'd["id"]')
 check "pack --json (ESM, every spec flag)" eval 'rc_is 0 && [[ "$ESM_PACK_ID" =~ ^sha256: ]] && eq "$(json "d[\"envelope_bytes\"]")" "$(stat -c %s "$TMP/greet.env")"'
 ctl upload "$TMP/greet.mjs" --name packed-greet "${FLAGS[@]}" --json
-check "pack id == UploadSnapshot id (ESM, every spec flag)" eval 'rc_is 0 && eq "$(json "d[\"snapshot\"][\"id\"]")" "$ESM_PACK_ID"'
+check "pack id == UploadSnapshot id of a new upload (ESM, every spec flag)" eval 'rc_is 0 && eq "$(json "d[\"snapshot\"][\"id\"]")" "$ESM_PACK_ID" && eq "$(json "d[\"created\"]")" true'
 ctl pack "$TMP/bad.js" --name bad --out "$TMP/bad.env"
 check "pack of a bundle that does not build: invalid argument" eval 'rc_is 4 && [ ! -e "$TMP/bad.env" ]'
 ctl upload "$TMP/calc.env" --name prebuilt-calc --prebuilt
@@ -203,8 +204,8 @@ echo "== a server that accepts prebuilt envelopes and small uploads only"
 start_server --allow_prebuilt_envelopes --max_upload_bytes=1048576
 ctl upload "$TMP/calc.env" --name packed-calc --prebuilt --json
 check "upload --prebuilt keeps the pack's id" eval 'rc_is 0 && eq "$(json "d[\"snapshot\"][\"id\"]")" "$PACK_ID"'
-ctl exec packed-calc --function add --args '[1, 2]'
-check "the prebuilt snapshot executes" eval 'rc_is 0 && eq "$OUT" 3'
+ctl exec packed-calc --function mul --args '[6, 7]'
+check "the prebuilt snapshot executes" eval 'rc_is 0 && eq "$OUT" 42'
 ctl upload "$TMP/big.js" --name big
 check "a bundle over --max_upload_bytes: RESOURCE_EXHAUSTED (exit 5)" eval 'rc_is 5 && has "$ERR" "RESOURCE_EXHAUSTED"'
 
