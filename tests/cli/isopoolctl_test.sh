@@ -103,6 +103,12 @@ GREET_ID=$(json 'd["snapshot"]["id"]')
 check "upload an ES module" eval 'rc_is 0 && [[ "$GREET_ID" =~ ^sha256: ]] && eq "$(json "d[\"snapshot\"][\"spec\"][\"kind\"]")" ES_MODULE'
 ctl upload "$TMP/big.js" --name big --progress
 check "a 1.5 MiB upload shows progress with --progress" eval 'rc_is 0 && has "$ERR" "uploading:" && has "$ERR" "(100%)"'
+set +e
+OUT=$(script -qec "'$CTL' --addr $SERVER_ADDR upload '$TMP/big.js' --name big" /dev/null </dev/null)
+RC=$?
+set -e
+CR=$'\r'
+check "a 1.5 MiB upload redraws a progress line when stderr is a terminal (pty via script)" eval 'rc_is 0 && has "$OUT" "${CR}uploading:" && has "$OUT" "(100%)"'
 ctl upload "$TMP/big.js" --name big
 check "no progress line when stderr is not a terminal" eval 'rc_is 0 && ! has "$ERR" "uploading:" 2>/dev/null'
 
