@@ -1,6 +1,6 @@
 // cold_start_bench: how long a first call costs from source, from a snapshot and from a V8 code
 // cache, on the seed's ~750 KiB / 15,000-function bundle (bundle.h), for classic scripts and ES
-// modules. See README.md for the figures and how to read them.
+// modules (inputs.h: Variant). See README.md for the figures and how to read them.
 //
 //   bazel run -c opt //bench/cold_start:cold_start_bench -- \
 //       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true

@@ -50,7 +50,7 @@ CallResult RunIn(JsIsolate& isolate, const std::string& source, absl::Duration w
   return isolate.Run(request, limits, JsIsolate::ContextUse::kShared);
 }
 
-// Returns the duration of the attack, or a negative duration when setup failed.
+// The attack's result, or the setup's when the setup failed (then its stats are the setup's).
 CallResult Measure(Watchdog& watchdog, const Candidate& c, absl::Duration wall) {
   IsolateOptions options;
   options.heap_limit_bytes = c.heap_mib << 20;

@@ -4,7 +4,9 @@
 // has not taken effect within `unresponsive_grace`, the call still ends with a structured error
 // when V8 returns, and the isolate is condemned with CondemnReason::kUnresponsive, so the pool
 // never hands it out again. The worker thread stays busy until V8 returns: nothing in-process
-// can stop it sooner (the watchdog never kills threads).
+// can stop it sooner (the watchdog never kills threads). Going further (a replacement worker
+// while one is stuck, or draining and restarting the process when too many are) is for the
+// pool and the service.
 //
 // Measured with //bench/cold_start:uninterruptible_probe (V8 10.2.154.26-node.37, this 2-core
 // machine, 512 MiB heap, 20 ms wall limit; "stop" = how long the call ran on after termination
