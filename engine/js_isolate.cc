@@ -205,6 +205,11 @@ absl::Status JsIsolate::PrepareContext() {
 }
 
 absl::Status JsIsolate::LoadBundle(absl::string_view source, const PackOptions& options) {
+  std::vector<std::string> exports;
+  if (options.kind == BundleKind::kEsModule) {
+    absl::Status listed = internal::ListModuleExports(source, options.bundle_name, &exports);
+    if (!listed.ok()) return listed;
+  }
   if (v8_->shared.IsEmpty()) {
     if (auto s = PrepareContext(); !s.ok()) return s;
     v8_->shared = std::move(v8_->spares.back());
@@ -214,8 +219,7 @@ absl::Status JsIsolate::LoadBundle(absl::string_view source, const PackOptions& 
   Entered entered(isolate, options_.stack_bytes);
   v8::Local<v8::Context> context = v8_->shared.Get(isolate);
   v8::Context::Scope context_scope(context);
-  std::vector<std::string> exports;
-  return internal::LoadBundle(isolate, context, source, options, &exports);
+  return internal::LoadBundle(isolate, context, source, options, exports);
 }
 
 size_t JsIsolate::OnNearHeapLimit(void* data, size_t current, size_t /*initial*/) {

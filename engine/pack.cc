@@ -45,14 +45,16 @@ void OnGcEpilogue(v8::Isolate* isolate, v8::GCType, v8::GCCallbackFlags, void* d
 }  // namespace
 
 bool CanPackDeterministically() {
-  return RuntimeInitialized() && CurrentRuntimeOptions().deterministic_seeds;
+  return RuntimeInitialized() && CurrentRuntimeOptions().fixed_random_seed &&
+         CurrentRuntimeOptions().hash_seed != 0;
 }
 
 absl::StatusOr<std::string> Pack(absl::string_view source, const PackOptions& options) {
   if (!RuntimeInitialized()) return absl::FailedPreconditionError("V8 runtime not initialised");
   if (options.deterministic && !CanPackDeterministically()) {
     return absl::FailedPreconditionError(
-        "deterministic packing needs a runtime with fixed seeds (the isopool_pack process)");
+        "deterministic packing needs a runtime with fixed hash and random seeds (the "
+        "isopool_pack process)");
   }
   Watchdog watchdog;
   Envelope envelope;
@@ -62,6 +64,12 @@ absl::StatusOr<std::string> Pack(absl::string_view source, const PackOptions& op
   envelope.bundle_sha256 = Sha256Hex(source);
   envelope.source_bytes = source.size();
 
+  // Export names come from a scratch isolate, which must not live beside the SnapshotCreator.
+  if (options.kind == BundleKind::kEsModule) {
+    absl::Status listed =
+        internal::ListModuleExports(source, options.bundle_name, &envelope.exports);
+    if (!listed.ok()) return listed;
+  }
   v8::SnapshotCreator creator;
   v8::Isolate* isolate = creator.GetIsolate();
   BuildLimitState limits{isolate, static_cast<size_t>(options.build_heap_mib) << 20};
@@ -85,7 +93,7 @@ absl::StatusOr<std::string> Pack(absl::string_view source, const PackOptions& op
         status = internal::PinDeterminism(isolate, context, options.seed_time_ms);
       }
       if (status.ok()) {
-        status = internal::LoadBundle(isolate, context, source, options, &envelope.exports);
+        status = internal::LoadBundle(isolate, context, source, options, envelope.exports);
       }
       if (status.ok() && !options.warmup_script.empty()) {
         if (!internal::RunScript(isolate, context, options.warmup_script, "warmup.js", &ignored,

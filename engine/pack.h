@@ -3,11 +3,11 @@
 //
 //   absl::StatusOr<std::string> envelope = engine::Pack(source, options);
 //
-// Deterministic packing needs V8's process-wide seed flags (RuntimeOptions::
-// deterministic_seeds), which a serving process must never set; so packing belongs in its own
+// Deterministic packing needs V8's process-wide --random-seed fixed (RuntimeOptions::
+// fixed_random_seed), which a serving process must never do; so packing belongs in its own
 // process: the `isopool_pack` binary (engine/pack_main.cc), driven by PackInChildProcess
-// (pack_process.h). With those seeds, the same source, options and V8 build give byte-identical
-// envelopes in any process on any day.
+// (pack_process.h). With it, the same source, options, hash seed and V8 build give
+// byte-identical envelopes in any process on any day.
 //
 // ES modules: V8 10.2 aborts when serialising a module namespace object, so exports are
 // reached through an entry module that imports each one by name (see internal/v8_util.cc).

@@ -2,7 +2,8 @@
 //
 //   isopool_pack [--v8_flags="..."] [--heap_mib=N] [--cpu_seconds=N] < request > envelope
 //
-// The request is engine::EncodePackRequest's encoding. Exit codes: 0 with the envelope on
+// The request (source, options and the deployment's hash seed) is engine::EncodePackRequest's
+// encoding. Exit codes: 0 with the envelope on
 // stdout; 3 (kPackExitInvalidBundle) with the JS error on stderr; 4 for anything else.
 // This process runs V8 with fixed seeds (deterministic packing), which is why it is never the
 // serving process. See engine/pack_process.h.
@@ -44,10 +45,18 @@ int main(int argc, char** argv) {
   rlimit no_core = {0, 0};
   setrlimit(RLIMIT_CORE, &no_core);
 
+  // Read the request first: it carries the hash seed the runtime needs.
+  std::string request((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  std::string source;
+  PackOptions options;
   RuntimeOptions runtime;
+  if (absl::Status s = DecodePackRequest(request, &source, &options, &runtime.hash_seed); !s.ok()) {
+    std::cerr << "bad pack request: " << s.message();
+    return kPackExitFailed;
+  }
   runtime.argv0 = argv[0];
   runtime.platform_threads = 1;
-  runtime.deterministic_seeds = true;
+  runtime.fixed_random_seed = true;
   for (absl::string_view flag :
        absl::StrSplit(FlagValue(argc, argv, "v8_flags"), ' ', absl::SkipEmpty())) {
     runtime.v8_flags.emplace_back(flag);
@@ -60,13 +69,6 @@ int main(int argc, char** argv) {
   }
   if (absl::Status s = InitializeRuntime(runtime); !s.ok()) {
     std::cerr << s.message();
-    return kPackExitFailed;
-  }
-  std::string request((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-  std::string source;
-  PackOptions options;
-  if (absl::Status s = DecodePackRequest(request, &source, &options); !s.ok()) {
-    std::cerr << "bad pack request: " << s.message();
     return kPackExitFailed;
   }
   absl::StatusOr<std::string> envelope = Pack(source, options);

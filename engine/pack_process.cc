@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -20,17 +21,24 @@ extern char** environ;
 
 namespace isopool::engine {
 
-std::string EncodePackRequest(absl::string_view source, const PackOptions& options) {
+std::string EncodePackRequest(absl::string_view source, const PackOptions& options,
+                              uint64_t hash_seed) {
   std::map<std::string, std::string> fields = PackOptionsToFields(options);
   fields["source"] = std::string(source);
+  fields["hash_seed"] = absl::StrCat(hash_seed);
   return internal::EncodeFields(fields);
 }
 
-absl::Status DecodePackRequest(absl::string_view bytes, std::string* source, PackOptions* options) {
+absl::Status DecodePackRequest(absl::string_view bytes, std::string* source, PackOptions* options,
+                               uint64_t* hash_seed) {
   absl::StatusOr<std::map<std::string, std::string>> fields = internal::DecodeFields(bytes);
   if (!fields.ok()) return fields.status();
   *source = (*fields)["source"];
   fields->erase("source");
+  if (!absl::SimpleAtoi((*fields)["hash_seed"], hash_seed)) {
+    return absl::InvalidArgumentError("bad hash_seed in pack request");
+  }
+  fields->erase("hash_seed");
   absl::StatusOr<PackOptions> parsed = ParsePackOptions(*fields);
   if (!parsed.ok()) return parsed.status();
   *options = *std::move(parsed);
@@ -72,7 +80,7 @@ absl::StatusOr<std::string> PackInChildProcess(const PackProcessOptions& process
         absl::StrCat("cannot start ", process.binary, ": ", strerror(spawned)));
   }
 
-  std::string request = EncodePackRequest(source, options);
+  std::string request = EncodePackRequest(source, options, process.hash_seed);
   size_t written = 0;
   std::string stdout_bytes, stderr_bytes;
   // The child's own timeout fires first; this one catches a child that hangs outside V8.

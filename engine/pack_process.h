@@ -22,8 +22,10 @@ namespace isopool::engine {
 struct PackProcessOptions {
   // Path of the isopool_pack binary.
   std::string binary;
-  // The serving runtime's V8 flags, so the envelope's compatibility digest matches.
+  // The serving runtime's V8 flags and hash seed, so the envelope's compatibility digest
+  // matches (RuntimeOptions). The seed travels on the child's stdin, never on its command line.
   std::vector<std::string> v8_flags;
+  uint64_t hash_seed = 0;
 };
 
 // Packs `source` in a child process. Errors as engine::Pack, plus ResourceExhausted when the
@@ -33,8 +35,10 @@ absl::StatusOr<std::string> PackInChildProcess(const PackProcessOptions& process
                                                const PackOptions& options);
 
 // The protocol, for pack_main.cc.
-std::string EncodePackRequest(absl::string_view source, const PackOptions& options);
-absl::Status DecodePackRequest(absl::string_view bytes, std::string* source, PackOptions* options);
+std::string EncodePackRequest(absl::string_view source, const PackOptions& options,
+                              uint64_t hash_seed);
+absl::Status DecodePackRequest(absl::string_view bytes, std::string* source, PackOptions* options,
+                               uint64_t* hash_seed);
 // Exit codes of isopool_pack.
 inline constexpr int kPackExitOk = 0;
 inline constexpr int kPackExitInvalidBundle = 3;

@@ -16,9 +16,9 @@
 namespace isopool::engine {
 namespace {
 
-// Seeds used for deterministic packing; any fixed value works, but it must never change, or
+// The pack process's --random-seed; any fixed value works, but it must never change, or
 // envelopes built by different versions of isopool would differ.
-constexpr char kPackSeedFlags[] = "--hash-seed=1515152 --random-seed=1515152";
+constexpr char kPackRandomSeedFlag[] = "--random-seed=1515152";
 
 struct Runtime {
   absl::Mutex mu;
@@ -45,12 +45,19 @@ std::string DigestOf(const RuntimeOptions& options) {
 #endif
                    "sizeof_pointer=", sizeof(void*), "\n", "external_references=none\n",
                    "flags=", absl::StrJoin(flags, " "), "\n");
+  // The seed itself stays secret: only a hash of it is part of the (public) digest.
+  absl::StrAppend(&material, "hash_seed=",
+                  options.hash_seed == 0
+                      ? std::string("random")
+                      : Sha256Hex(absl::StrCat("isopool-hash-seed:", options.hash_seed)),
+                  "\n");
   return Sha256Hex(material);
 }
 
 bool SameOptions(const RuntimeOptions& a, const RuntimeOptions& b) {
   return a.platform_threads == b.platform_threads && a.v8_flags == b.v8_flags &&
-         a.deterministic_seeds == b.deterministic_seeds && a.rehash_snapshot == b.rehash_snapshot;
+         a.hash_seed == b.hash_seed && a.fixed_random_seed == b.fixed_random_seed &&
+         a.rehash_snapshot == b.rehash_snapshot;
 }
 
 }  // namespace
@@ -70,7 +77,11 @@ absl::Status InitializeRuntime(const RuntimeOptions& options) {
     }
     v8::V8::SetFlagsFromString(flag.c_str(), flag.size());
   }
-  if (options.deterministic_seeds) v8::V8::SetFlagsFromString(kPackSeedFlags);
+  if (options.hash_seed != 0) {
+    std::string flag = absl::StrCat("--hash-seed=", options.hash_seed);
+    v8::V8::SetFlagsFromString(flag.c_str(), flag.size());
+  }
+  if (options.fixed_random_seed) v8::V8::SetFlagsFromString(kPackRandomSeedFlag);
   if (!options.rehash_snapshot) v8::V8::SetFlagsFromString("--no-rehash-snapshot");
   // Our own watchdog and NearHeapLimitCallback enforce limits; V8 must not print to stdout.
   v8::V8::InitializeICUDefaultLocation(options.argv0.empty() ? nullptr : options.argv0.c_str());

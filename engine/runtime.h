@@ -26,14 +26,23 @@ struct RuntimeOptions {
   // Extra V8 flags, e.g. {"--max-lazy"}. Envelopes restore only in a runtime with the same
   // flags (they are part of the compatibility digest), except the seed flags below.
   std::vector<std::string> v8_flags;
-  // Fix V8's --hash-seed and --random-seed so packing is byte-for-byte deterministic.
-  // Only for the pack process: in a serving process every isolate's Math.random() and hash
-  // seed would then be predictable (see DESIGN.md).
-  bool deterministic_seeds = false;
-  // Rehash a snapshot's hash tables with this process's random hash seed at restore (V8's
-  // default). Turning it off restores faster but reuses the pack-time seed, which is public
-  // when packing is deterministic: hash-flooding becomes possible. Keep it on.
-  bool rehash_snapshot = true;
+  // V8's hash seed (--hash-seed) for every isolate of the process; 0 leaves it random.
+  //
+  // Why the serving process fixes it: V8 10.2 shares one read-only heap between all isolates
+  // of a process, and that heap holds the hash seed. A snapshot that V8 cannot rehash (ES
+  // modules, JS Maps and Sets in the bundle) keeps the hash codes of the process that packed
+  // it; restored where the seed differs, its hash tables are garbage and V8 crashes. So the
+  // pack process and the serving process use the same seed, and the seed is part of the
+  // compatibility digest (hashed), so a mismatch is a clean rejection. The seed must be a
+  // per-deployment secret: anyone who knows it can craft hash-flooding keys.
+  uint64_t hash_seed = 0;
+  // Also fix --random-seed, so packing is byte-for-byte deterministic. Only for the pack
+  // process: in a serving process every isolate's first Math.random() would be the same
+  // number (DESIGN.md, random_seed_is_process_wide).
+  bool fixed_random_seed = false;
+  // Rehash snapshots at restore. Needless when hash_seed is fixed (restores are then ~2x
+  // faster: V8 skips walking every hash table); needed only when it is random.
+  bool rehash_snapshot = false;
   // Path of the binary, for ICU's data lookup. Debian's libnode uses system ICU (libicu72),
   // so this is only a hint.
   std::string argv0;

@@ -15,6 +15,9 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics address; empty disables it");
 ABSL_FLAG(std::string, data_dir, "./.data", "Snapshot store directory");
 ABSL_FLAG(std::string, pack_binary, "", "Path of isopool_pack; default: next to this binary");
+ABSL_FLAG(std::string, hash_seed_file, "",
+          "File holding the deployment's secret V8 hash seed; default <data_dir>/hash_seed, "
+          "created if missing. ISOPOOL_HASH_SEED overrides it");
 ABSL_FLAG(int, memory_budget_mib, 1024, "Memory budget for all isolates, MiB");
 ABSL_FLAG(int, max_isolates, 64, "Most isolates across all snapshots");
 ABSL_FLAG(int, restore_threads, 0, "Background restore threads; 0 = number of cores");
@@ -83,6 +86,8 @@ absl::StatusOr<ServerConfig> LoadServerConfig() {
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   c.data_dir = absl::GetFlag(FLAGS_data_dir);
   c.pack_binary = absl::GetFlag(FLAGS_pack_binary);
+  c.hash_seed_file = absl::GetFlag(FLAGS_hash_seed_file);
+  if (c.hash_seed_file.empty()) c.hash_seed_file = c.data_dir + "/hash_seed";
   if (absl::GetFlag(FLAGS_memory_budget_mib) <= 0) {
     return absl::InvalidArgumentError("--memory_budget_mib must be positive");
   }

@@ -21,7 +21,8 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9464";  // empty = no metrics endpoint
   std::string data_dir = "./.data";
-  std::string pack_binary;  // empty = isopool_pack next to the server binary
+  std::string pack_binary;     // empty = isopool_pack next to the server binary
+  std::string hash_seed_file;  // empty = <data_dir>/hash_seed (see hash_seed.h)
 
   // Global pool limits.
   pool::GlobalPolicy global;

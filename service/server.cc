@@ -4,6 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thread>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/runtime.h"
 #include "engine/snapshot.h"
+#include "service/hash_seed.h"
 #include "service/log.h"
 
 namespace isopool::service {
@@ -55,7 +57,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   std::unique_ptr<Server> server(new Server(config));
   const ServerConfig& c = server->config_;
 
+  // The store needs its directory; so does the hash seed file kept in it.
+  mkdir(c.data_dir.c_str(), 0755);
+  absl::StatusOr<uint64_t> hash_seed = LoadOrCreateHashSeed(c.hash_seed_file);
+  if (!hash_seed.ok()) return hash_seed.status();
   engine::RuntimeOptions runtime;
+  runtime.hash_seed = *hash_seed;
   runtime.argv0 = argv0;
   runtime.platform_threads = c.v8_platform_threads;
   runtime.v8_flags = c.v8_flags;
@@ -83,6 +90,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   engine::PackProcessOptions pack;
   pack.binary = c.pack_binary.empty() ? DefaultPackBinary(argv0) : c.pack_binary;
   pack.v8_flags = c.v8_flags;
+  pack.hash_seed = *hash_seed;
   if (access(pack.binary.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("the pack binary ", pack.binary, " is missing; set --pack_binary"));

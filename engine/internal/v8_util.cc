@@ -80,11 +80,11 @@ absl::Status BuildError(const ScriptError& error) {
   return absl::InvalidArgumentError(DescribeError(error));
 }
 
-// Lists a module's export names in a scratch isolate: asking V8 for a namespace object in the
-// isolate being snapshotted aborts V8 10.2's serializer ("Unknown external reference"), so the
-// snapshotted isolate never sees one.
-absl::Status ListExports(absl::string_view source, const std::string& name,
-                         std::vector<std::string>* exports) {
+}  // namespace
+
+absl::Status ListModuleExports(absl::string_view source, const std::string& name,
+                               std::vector<std::string>* exports) {
+  exports->clear();
   std::unique_ptr<v8::ArrayBuffer::Allocator> allocator(
       v8::ArrayBuffer::Allocator::NewDefaultAllocator());
   v8::Isolate::CreateParams params;
@@ -127,8 +127,6 @@ absl::Status ListExports(absl::string_view source, const std::string& name,
   isolate->Dispose();
   return status;
 }
-
-}  // namespace
 
 std::string ToStdString(v8::Isolate* isolate, v8::Local<v8::Value> value) {
   if (value.IsEmpty()) return "";
@@ -219,7 +217,7 @@ absl::Status UnpinDeterminism(v8::Isolate* isolate, v8::Local<v8::Context> conte
 
 absl::Status LoadBundle(v8::Isolate* isolate, v8::Local<v8::Context> context,
                         absl::string_view source, const PackOptions& options,
-                        std::vector<std::string>* exports) {
+                        const std::vector<std::string>& exports) {
   if (options.kind == BundleKind::kClassicScript) {
     v8::Local<v8::Value> ignored;
     ScriptError error;
@@ -229,15 +227,12 @@ absl::Status LoadBundle(v8::Isolate* isolate, v8::Local<v8::Context> context,
     return absl::OkStatus();
   }
 
-  exports->clear();
-  if (auto listed = ListExports(source, options.bundle_name, exports); !listed.ok()) return listed;
-
   // The entry module imports every export by name (never `import *`, which would make a
   // namespace object) and copies them into a frozen, hidden global.
   std::string entry;
   std::vector<std::string> fields;
-  for (size_t i = 0; i < exports->size(); ++i) {
-    const std::string& name = (*exports)[i];
+  for (size_t i = 0; i < exports.size(); ++i) {
+    const std::string& name = exports[i];
     std::string local = absl::StrCat("__e", i);
     if (name == "default") {
       absl::StrAppend(&entry, "import ", local, " from 'isopool:bundle';\n");

@@ -42,13 +42,21 @@ absl::Status PinDeterminism(v8::Isolate* isolate, v8::Local<v8::Context> context
                             int64_t seed_time_ms);
 absl::Status UnpinDeterminism(v8::Isolate* isolate, v8::Local<v8::Context> context);
 
+// The export names of an ES module ("default" first), found in a scratch isolate of its own:
+// asking for a namespace object in an isolate that will be snapshotted aborts V8 10.2's
+// serializer. Call it before any SnapshotCreator exists: an isolate created while one is alive
+// corrupts the process-wide shared read-only heap (seen as crashes when contexts are later made
+// from the snapshot). Must be called without any isolate entered.
+absl::Status ListModuleExports(absl::string_view source, const std::string& name,
+                               std::vector<std::string>* exports);
+
 // Loads a bundle into `context`: a classic script runs; an ES module is evaluated (top-level
-// await included) and its exports are stored, non-enumerable, in globalThis.__isopool_exports.
-// `exports` receives the module's export names. Errors are InvalidArgument with the JS error
-// and its location; `terminated` tells whether the isolate was terminated meanwhile.
+// await included) and the exports named in `exports` (from ListModuleExports) are stored,
+// non-enumerable, in globalThis.__isopool_exports. Errors are InvalidArgument with the JS error
+// and its location.
 absl::Status LoadBundle(v8::Isolate* isolate, v8::Local<v8::Context> context,
                         absl::string_view source, const PackOptions& options,
-                        std::vector<std::string>* exports);
+                        const std::vector<std::string>& exports);
 
 }  // namespace isopool::engine::internal
 

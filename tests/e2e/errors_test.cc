@@ -143,6 +143,8 @@ TEST_F(ErrorsTest, BusyPoolGivesDeadlineExceededAndFullQueueResourceExhausted) {
   EXPECT_EQ(deadline.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << deadline.error_message();
   // Fill both execute threads (one holds the isolate, one waits), then the queue (1), then one
   // more: refused.
+  // Let the timed-out call's execute thread come free, then take it and the queue slot in turn.
+  absl::SleepFor(absl::Milliseconds(150));
   std::vector<std::thread> waiters;
   for (int i = 0; i < 2; ++i) {
     waiters.emplace_back([&] {
@@ -150,8 +152,8 @@ TEST_F(ErrorsTest, BusyPoolGivesDeadlineExceededAndFullQueueResourceExhausted) {
       v1::ExecuteResponse r;
       Execute(*stub, FunctionRequest("single", "spin", "[1]"), &r, absl::Seconds(5));
     });
+    absl::SleepFor(absl::Milliseconds(100));
   }
-  absl::SleepFor(absl::Milliseconds(200));
   v1::ExecuteResponse refused;
   grpc::Status exhausted = Execute(*stub_, SourceRequest("1"), &refused);
   EXPECT_EQ(exhausted.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)

@@ -15,6 +15,10 @@
 
 namespace isopool::engine::testing {
 
+// The hash seed of every engine test process and of the pack children it starts (see
+// RuntimeOptions::hash_seed: they must agree).
+inline constexpr uint64_t kTestHashSeed = 0x15090015eed;
+
 // The isopool_pack binary from the test's runfiles.
 inline std::string PackBinary() {
   const char* dir = std::getenv("TEST_SRCDIR");
@@ -24,9 +28,11 @@ inline std::string PackBinary() {
 }
 
 inline absl::StatusOr<std::string> PackInChild(const std::string& source,
-                                               const PackOptions& options = {}) {
+                                               const PackOptions& options = {},
+                                               uint64_t hash_seed = kTestHashSeed) {
   PackProcessOptions process;
   process.binary = PackBinary();
+  process.hash_seed = hash_seed;
   return PackInChildProcess(process, source, options);
 }
 

@@ -146,6 +146,40 @@ TEST(PackTest, BundlesWorkFromSourceToo) {
   }
 }
 
+// V8 10.2 shares one read-only heap, hash seed included, between the isolates of a process. ES
+// module snapshots and bundles holding Maps cannot be rehashed, so they only restore safely where
+// the seed is the packing one; before the seed was shared, this crashed the process as soon as a
+// blank isolate existed first.
+TEST(PackTest, UnrehashableSnapshotsRestoreBesideBlankIsolates) {
+  auto blank = NewIsolate(Snapshot::Blank());
+  ASSERT_TRUE(blank->PrepareContext().ok());
+  PackOptions esm;
+  esm.kind = BundleKind::kEsModule;
+  auto module = PackAndLoad("export function add(a, b) { return a + b; }", esm);
+  ASSERT_TRUE(module.ok()) << module.status();
+  auto maps = PackAndLoad(
+      "const m = new Map([['k', 41]]); const s = new Set(['x']);"
+      "function get() { return m.get('k') + s.size; }");
+  ASSERT_TRUE(maps.ok()) << maps.status();
+  for (int i = 0; i < 3; ++i) {
+    auto a = NewIsolate(*module);
+    EXPECT_EQ(Call(*a, "add", "[1, 2]").result_json, "3");
+    auto b = NewIsolate(*maps);
+    EXPECT_EQ(Call(*b, "get").result_json, "42");
+    CallRequest request;
+    request.source = "new Map([[1, 2]]).get(1)";
+    EXPECT_EQ(blank->Run(request, QuickLimits(), JsIsolate::ContextUse::kFresh).result_json, "2");
+  }
+}
+
+TEST(PackTest, EnvelopePackedWithAnotherHashSeedIsRejected) {
+  absl::StatusOr<std::string> foreign =
+      PackInChild("function f() { return 1; }", PackOptions(), testing::kTestHashSeed + 1);
+  ASSERT_TRUE(foreign.ok()) << foreign.status();
+  absl::StatusOr<std::shared_ptr<const Snapshot>> snapshot = Snapshot::FromEnvelope(*foreign);
+  EXPECT_EQ(snapshot.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(PackTest, WarmupScriptRunsBeforeSerialising) {
   PackOptions options;
   options.warmup_script = "globalThis.warmed = handler('w').hello;";

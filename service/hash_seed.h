@@ -1,0 +1,29 @@
+// hash_seed.h: the deployment's V8 hash seed (see engine::RuntimeOptions::hash_seed for why the
+// serving and packing processes share one, and why it must be secret).
+//
+// Where it comes from, first match wins:
+//   1. the environment variable ISOPOOL_HASH_SEED (decimal or 0x-hex, non-zero), e.g. from a
+//      Kubernetes Secret, so that every replica agrees;
+//   2. the file --hash_seed_file (default <data_dir>/hash_seed);
+//   3. a new random seed, written to that file (mode 0600) so restarts keep restoring the
+//      snapshots packed with it.
+//
+// Thread-safety: call once at start-up.
+#ifndef ISOPOOL_SERVICE_HASH_SEED_H_
+#define ISOPOOL_SERVICE_HASH_SEED_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace isopool::service {
+
+absl::StatusOr<uint64_t> LoadOrCreateHashSeed(const std::string& seed_file);
+
+// Parses "123" or "0x7b"; InvalidArgument for anything else or zero.
+absl::StatusOr<uint64_t> ParseHashSeed(const std::string& text);
+
+}  // namespace isopool::service
+
+#endif  // ISOPOOL_SERVICE_HASH_SEED_H_
