@@ -7,8 +7,13 @@
 //
 // Own flags (everything else goes to Google Benchmark):
 //   --pack_binary=PATH       the isopool_pack binary; default: found in this binary's runfiles
-//   --no_rehash_snapshot     restore with RuntimeOptions::rehash_snapshot = false (V8's
-//                            --no-rehash-snapshot; process-wide, so a separate invocation)
+//   --rehash_snapshot        restore with RuntimeOptions::rehash_snapshot = true (V8 rehashes
+//                            every hash table of a rehashable blob at restore; the engine's
+//                            default is false since the hash seed is shared with the pack
+//                            process). Process-wide, so a separate invocation.
+//
+// Like the service, the process and its pack children share one hash seed
+// (RuntimeOptions::hash_seed): a fresh random one per run.
 //
 // The snapshots are packed once, before any benchmark, by the real isopool_pack child process
 // (deterministic, as the service packs them). This file holds the engine-level benchmarks (what
@@ -20,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -154,8 +160,8 @@ void BM_ColdStart_FromSnapshot(benchmark::State& state, Variant variant, Functio
   phases.Report(state);
   const std::string& blob = packed.snapshot->envelope().blob;
   state.counters["blob_bytes"] = static_cast<double>(blob.size());
-  // V8 10.2's blob header: u32 contexts, then u32 "can be rehashed". When 0, V8 skips the
-  // rehash at restore whatever the flag says, and the pack-time hash seed stays in use.
+  // V8 10.2's blob header: u32 contexts, then u32 "can be rehashed". When 0 (ES modules), V8
+  // skips the rehash at restore whatever --rehash_snapshot says.
   uint32_t rehashable = 0;
   if (blob.size() >= 8) std::memcpy(&rehashable, blob.data() + 4, sizeof(rehashable));
   state.counters["rehashable"] = rehashable;
@@ -222,15 +228,17 @@ int main(int argc, char** argv) {
   std::vector<char*> args(argv, argv + argc);
   bool present = false;
   std::string pack_flag = FlagValue(args, "pack_binary", &present);
-  bool no_rehash = false;
-  FlagValue(args, "no_rehash_snapshot", &no_rehash);
+  bool rehash = false;
+  FlagValue(args, "rehash_snapshot", &rehash);
   int bench_argc = static_cast<int>(args.size());
   benchmark::Initialize(&bench_argc, args.data());
   if (benchmark::ReportUnrecognizedArguments(bench_argc, args.data())) return 2;
 
   engine::RuntimeOptions runtime;
   runtime.argv0 = argv[0];
-  runtime.rehash_snapshot = !no_rehash;
+  runtime.rehash_snapshot = rehash;
+  std::random_device random;
+  runtime.hash_seed = (uint64_t{random()} << 32 | random()) | 1;  // nonzero: 0 means random
   if (auto s = engine::InitializeRuntime(runtime); !s.ok()) {
     std::fprintf(stderr, "runtime: %s\n", s.ToString().c_str());
     return 1;
@@ -243,6 +251,7 @@ int main(int argc, char** argv) {
 
   engine::PackProcessOptions process;
   process.binary = FindPackBinary(pack_flag, argv[0]);
+  process.hash_seed = runtime.hash_seed;
   if (process.binary.empty()) {
     std::fprintf(stderr, "isopool_pack not found: pass --pack_binary=PATH\n");
     return 1;
@@ -270,7 +279,7 @@ int main(int argc, char** argv) {
     }
   }
   benchmark::AddCustomContext("v8", engine::V8Version());
-  benchmark::AddCustomContext("rehash_snapshot", no_rehash ? "false" : "true");
+  benchmark::AddCustomContext("rehash_snapshot", rehash ? "true" : "false");
   for (Variant variant : kVariants) {
     benchmark::AddCustomContext(absl::StrCat(VariantName(variant), "_bundle_bytes"),
                                 std::to_string(inputs.Source(variant).size()));
