@@ -14,22 +14,29 @@
 #include "engine/pack_process.h"
 #include "engine/sha256.h"
 #include "service/config.h"
+#include "service/hash_seed.h"
 #include "service/translate.h"
 
 namespace isopool::cli {
 namespace {
 
 const char kHelp[] =
-    R"(Usage: isopoolctl pack FILE --out ENVELOPE --name NAME [spec flags] [--pack_binary PATH]
+    R"(Usage: isopoolctl pack FILE --out ENVELOPE --name NAME [--hash_seed_file F] [spec flags]
 
 Builds the envelope (V8 snapshot + metadata) of a bundle offline, without a server, and prints
-its snapshot id ("sha256:<hex>") on stdout. The envelope is byte-identical to what a server with
-default build settings stores for 'isopoolctl upload FILE' with the same flags, so the id is a
-build-cache key for CI, and the envelope can be uploaded with 'upload --prebuilt'.
+its snapshot id ("sha256:<hex>") on stdout. Given that server's hash seed, the envelope is
+byte-identical to what a server with default build settings stores for 'isopoolctl upload FILE'
+with the same flags, so the id is a build-cache key for CI, and the envelope can be uploaded
+with 'upload --prebuilt'.
 The name is not part of the envelope (names move between snapshots); every other spec flag is,
 so pass the same ones to 'upload'.
 
   --out ENVELOPE          where to write the envelope (written whole, then renamed into place)
+  --hash_seed_file F      the target deployment's secret V8 hash seed, which every envelope
+                          depends on: the server's <data_dir>/hash_seed (or what its
+                          ISOPOOL_HASH_SEED holds). Without this flag, $ISOPOOL_HASH_SEED is
+                          used; with neither, pack refuses (exit 2) rather than build an
+                          envelope that no server can restore.
   --pack_binary PATH      the isopool_pack binary (default: $ISOPOOL_PACK_BINARY, else next to
                           isopoolctl, else in Bazel's runfiles)
 
@@ -56,6 +63,32 @@ std::string FindPackBinary(const CommandLine& line) {
     if (Executable(candidate)) return candidate;
   }
   return beside;
+}
+
+// The deployment's hash seed: --hash_seed_file, else $ISOPOOL_HASH_SEED. Never a new random one:
+// an envelope packed with a seed no server has is of no use.
+absl::StatusOr<uint64_t> HashSeed(const CommandLine& line) {
+  if (line.Has("hash_seed_file")) {
+    absl::StatusOr<std::string> text = ReadWholeFile(line.Get("hash_seed_file"));
+    if (!text.ok()) return text.status();
+    absl::StatusOr<uint64_t> seed = service::ParseHashSeed(*text);
+    if (!seed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(line.Get("hash_seed_file"), ": ", seed.status().message()));
+    }
+    return seed;
+  }
+  if (const char* env = getenv("ISOPOOL_HASH_SEED"); env != nullptr && *env != '\0') {
+    absl::StatusOr<uint64_t> seed = service::ParseHashSeed(env);
+    if (!seed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ISOPOOL_HASH_SEED: ", seed.status().message()));
+    }
+    return seed;
+  }
+  return absl::InvalidArgumentError(
+      "pack needs the target deployment's hash seed: pass --hash_seed_file (the server keeps it "
+      "in <data_dir>/hash_seed) or set ISOPOOL_HASH_SEED");
 }
 
 absl::Status WriteAtomically(const std::string& path, const std::string& data) {
@@ -85,6 +118,9 @@ int Run(const Invocation& inv) {
   absl::StatusOr<std::string> bundle = ReadWholeFile(line.positional()[0]);
   if (!bundle.ok()) return UsageError(inv, std::string(bundle.status().message()));
 
+  absl::StatusOr<uint64_t> hash_seed = HashSeed(line);
+  if (!hash_seed.ok()) return UsageError(inv, std::string(hash_seed.status().message()));
+
   // A ServerConfig with its defaults: the same build limits and caps a default server applies.
   const service::ServerConfig config;
   engine::PackOptions options;
@@ -97,6 +133,7 @@ int Run(const Invocation& inv) {
   engine::PackProcessOptions process;
   process.binary = FindPackBinary(line);
   process.v8_flags = config.v8_flags;
+  process.hash_seed = *hash_seed;
   if (!Executable(process.binary)) {
     return ReportLocalError(inv, "pack",
                             absl::FailedPreconditionError(absl::StrCat(
@@ -129,6 +166,7 @@ std::vector<FlagSpec> Flags() {
   std::vector<FlagSpec> flags = SpecFlags();
   flags.push_back({"out", true});
   flags.push_back({"pack_binary", true});
+  flags.push_back({"hash_seed_file", true});
   return flags;
 }
 

@@ -185,33 +185,43 @@ ctl rm big
 check "rm, human" eval 'rc_is 0 && has "$OUT" "deleted big"'
 
 echo "== pack: byte-identical to the server's upload"
-ctl pack "$TMP/packme.js" --name packed-calc --out "$TMP/calc.env"
+SEED0="$TMP/data.0/hash_seed"  # the first server made its deployment seed here
+check "the server keeps its hash seed in <data_dir>/hash_seed" [ -s "$SEED0" ]
+ctl pack "$TMP/packme.js" --name packed-calc --hash_seed_file "$SEED0" --out "$TMP/calc.env"
 PACK_ID=$OUT
 check "pack prints an id that is the sha256 of the envelope it wrote" eval 'rc_is 0 && eq "$PACK_ID" "sha256:$(sha256sum "$TMP/calc.env" | cut -d" " -f1)"'
 ctl upload "$TMP/packme.js" --name packed-calc --json
 check "pack id == UploadSnapshot id of a new upload (script)" eval 'rc_is 0 && eq "$(json "d[\"snapshot\"][\"id\"]")" "$PACK_ID" && eq "$(json "d[\"created\"]")" true'
-ctl pack "$TMP/packme.js" --name other-name --out "$TMP/other.env"
+ctl pack "$TMP/packme.js" --name other-name --hash_seed_file "$SEED0" --out "$TMP/other.env"
 check "the name is not part of the envelope" eval 'rc_is 0 && eq "$OUT" "$PACK_ID"'
-ctl pack "$TMP/packme.js" --name packed-calc --isolation fresh --out "$TMP/other.env"
+ctl pack "$TMP/packme.js" --name packed-calc --hash_seed_file "$SEED0" --isolation fresh --out "$TMP/other.env"
 check "another spec flag is another envelope (the comparison is not trivial)" eval 'rc_is 0 && [[ "$OUT" =~ ^sha256: ]] && [ "$OUT" != "$PACK_ID" ]'
 FLAGS=(--esm --isolation fresh --min_warm 1 --max_isolates 2 --timeout_ms 500 --cpu_ms 400
   --heap_mib 32 --clear-code --warmup "$TMP/warm.js" --seed_time_ms 1700000000000)
-ctl pack "$TMP/greet.mjs" --name packed-greet "${FLAGS[@]}" --out "$TMP/greet.env" --json
+ISOPOOL_HASH_SEED=$(cat "$SEED0") ctl pack "$TMP/greet.mjs" --name packed-greet "${FLAGS[@]}" --out "$TMP/greet.env" --json
 ESM_PACK_ID=$(json 'd["id"]')
-check "pack --json (ESM, every spec flag)" eval 'rc_is 0 && [[ "$ESM_PACK_ID" =~ ^sha256: ]] && eq "$(json "d[\"envelope_bytes\"]")" "$(stat -c %s "$TMP/greet.env")"'
+check "pack --json (ESM, every spec flag, seed from ISOPOOL_HASH_SEED)" eval 'rc_is 0 && [[ "$ESM_PACK_ID" =~ ^sha256: ]] && eq "$(json "d[\"envelope_bytes\"]")" "$(stat -c %s "$TMP/greet.env")"'
 ctl upload "$TMP/greet.mjs" --name packed-greet "${FLAGS[@]}" --json
 check "pack id == UploadSnapshot id of a new upload (ESM, every spec flag)" eval 'rc_is 0 && eq "$(json "d[\"snapshot\"][\"id\"]")" "$ESM_PACK_ID" && eq "$(json "d[\"created\"]")" true'
-ctl pack "$TMP/bad.js" --name bad --out "$TMP/bad.env"
+ISOPOOL_HASH_SEED= ctl pack "$TMP/packme.js" --name packed-calc --out "$TMP/noseed.env"
+check "pack without a hash seed: usage error, nothing written" eval 'rc_is 2 && has "$ERR" "hash seed" && [ ! -e "$TMP/noseed.env" ]'
+ctl pack "$TMP/bad.js" --name bad --hash_seed_file "$SEED0" --out "$TMP/bad.env"
 check "pack of a bundle that does not build: invalid argument" eval 'rc_is 4 && [ ! -e "$TMP/bad.env" ]'
 ctl upload "$TMP/calc.env" --name prebuilt-calc --prebuilt
 check "--prebuilt to a default server: FAILED_PRECONDITION (exit 7)" eval 'rc_is 7 && has "$ERR" "FAILED_PRECONDITION"'
 
-echo "== a server that accepts prebuilt envelopes and small uploads only"
-start_server --allow_prebuilt_envelopes --max_upload_bytes=1048576
-ctl upload "$TMP/calc.env" --name packed-calc --prebuilt --json
-check "upload --prebuilt keeps the pack's id" eval 'rc_is 0 && eq "$(json "d[\"snapshot\"][\"id\"]")" "$PACK_ID"'
+echo "== a server with a given seed that accepts prebuilt envelopes and small uploads only"
+SEED1=0x5eed1234abcd
+ISOPOOL_HASH_SEED=$SEED1 start_server --allow_prebuilt_envelopes --max_upload_bytes=1048576
+ISOPOOL_HASH_SEED=$SEED1 ctl pack "$TMP/packme.js" --name packed-calc --out "$TMP/calc1.env"
+PACK1_ID=$OUT
+check "another deployment seed is another envelope" eval 'rc_is 0 && [[ "$PACK1_ID" =~ ^sha256: ]] && [ "$PACK1_ID" != "$PACK_ID" ]'
+ctl upload "$TMP/calc1.env" --name packed-calc --prebuilt --json
+check "upload --prebuilt keeps the pack's id" eval 'rc_is 0 && eq "$(json "d[\"snapshot\"][\"id\"]")" "$PACK1_ID"'
 ctl exec packed-calc --function mul --args '[6, 7]'
 check "the prebuilt snapshot executes" eval 'rc_is 0 && eq "$OUT" 42'
+ctl upload "$TMP/calc.env" --name other-seed --prebuilt
+check "an envelope packed with another deployment's seed is refused" eval 'rc_is 4 && has "$ERR" "INVALID_ARGUMENT"'
 ctl upload "$TMP/big.js" --name big
 check "a bundle over --max_upload_bytes: RESOURCE_EXHAUSTED (exit 5)" eval 'rc_is 5 && has "$ERR" "RESOURCE_EXHAUSTED"'
 
