@@ -4,6 +4,8 @@
 
 #include <ctime>
 
+#include "absl/time/clock.h"
+
 namespace isopool::engine {
 namespace {
 
@@ -39,26 +41,28 @@ Watchdog::Watchdog(Options options) : options_(options), thread_([this] { Run();
 
 Watchdog::~Watchdog() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    wake_.Signal();
   }
+  wake_.notify_one();
   thread_.join();
 }
 
 int Watchdog::active() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(watches_.size());
 }
 
 void Watchdog::Register(Watch* watch) {
-  absl::MutexLock lock(&mu_);
-  watches_[watch] = true;
-  wake_.Signal();  // the new deadline may be the nearest
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    watches_[watch] = true;
+  }
+  wake_.notify_one();  // the new deadline may be the nearest
 }
 
 void Watchdog::Unregister(Watch* watch) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   watches_.erase(watch);
 }
 
@@ -91,7 +95,7 @@ absl::Time Watchdog::Check(Watch* watch, absl::Time now) {
 }
 
 void Watchdog::Run() {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     absl::Time now = absl::Now();
     absl::Time nearest = absl::InfiniteFuture();
@@ -99,7 +103,11 @@ void Watchdog::Run() {
       if (watch->next_check_ <= now) watch->next_check_ = Check(watch, now);
       nearest = std::min(nearest, watch->next_check_);
     }
-    wake_.WaitWithDeadline(&mu_, nearest);
+    if (nearest == absl::InfiniteFuture()) {
+      wake_.wait(lock);
+    } else {
+      wake_.wait_until(lock, absl::ToChronoTime(nearest));
+    }
   }
 }
 

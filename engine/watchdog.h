@@ -20,12 +20,13 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace v8 {
@@ -88,8 +89,10 @@ class Watchdog {
   absl::Time Check(Watch* watch, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
-  mutable absl::Mutex mu_;
-  absl::CondVar wake_;
+  // std::mutex rather than absl::Mutex: ThreadSanitizer sees pthread locks, while Debian's
+  // absl is not instrumented.
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
   std::map<Watch*, bool> watches_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

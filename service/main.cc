@@ -2,6 +2,8 @@
 // ISOPOOL_<FLAG> from the environment.
 #include <signal.h>
 
+#include <cstdlib>
+
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "service/config.h"
@@ -37,7 +39,11 @@ int main(int argc, char** argv) {
   sigwait(&signals, &signal_number);
   isopool::service::Log(isopool::service::LogLevel::kInfo, "signal",
                         {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  (*server)->Drain();
+  if (!(*server)->Drain()) {
+    // Calls still running past the grace are abandoned, not waited for: exit now, still 0
+    // (the drain itself worked), without running destructors that would join their threads.
+    std::_Exit(0);
+  }
   server->reset();
   return 0;
 }
