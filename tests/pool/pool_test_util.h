@@ -36,6 +36,10 @@ function garbage(n) {
 }
 )js";
 
+// The hash seed shared by this test process's runtime and the pack child (engine/runtime.h:
+// RuntimeOptions::hash_seed; they must agree for snapshots to restore).
+inline constexpr uint64_t kTestHashSeed = 0x9001ba5eed;
+
 inline std::string PackBinary() {
   const char* dir = std::getenv("TEST_SRCDIR");
   const char* workspace = std::getenv("TEST_WORKSPACE");
@@ -48,6 +52,7 @@ inline const std::string& TestEnvelope() {
   static const std::string* envelope = [] {
     engine::PackProcessOptions process;
     process.binary = PackBinary();
+    process.hash_seed = kTestHashSeed;
     absl::StatusOr<std::string> packed =
         engine::PackInChildProcess(process, kTestBundle, engine::PackOptions{});
     if (!packed.ok()) {
