@@ -34,31 +34,6 @@ int ExitCodeForAbsl(absl::StatusCode code) {
   return ExitCodeForGrpc(static_cast<grpc::StatusCode>(static_cast<int>(code)));
 }
 
-std::string GrpcCodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  int index = static_cast<int>(code);
-  if (index < 0 || index >= static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) {
-    return absl::StrCat("CODE_", index);
-  }
-  return kNames[index];
-}
-
 const std::vector<FlagSpec>& GlobalFlags() {
   static const std::vector<FlagSpec>* flags = new std::vector<FlagSpec>{
       {"addr", true}, {"json", false}, {"deadline_ms", true}, {"help", false}};
@@ -133,36 +108,6 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 absl::StatusOr<std::string> ValueOrFile(const std::string& text) {
   if (!text.empty() && text[0] == '@') return ReadWholeFile(text.substr(1));
   return text;
-}
-
-std::string JsonQuote(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
 }
 
 std::string MessageToJson(const google::protobuf::Message& message) {

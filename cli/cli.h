@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "cli/command_line.h"
 #include "google/protobuf/message.h"
+#include "service/text_format.h"
 
 namespace isopool::cli {
 
@@ -33,7 +34,7 @@ enum ExitCode : int {
 
 int ExitCodeForGrpc(grpc::StatusCode code);
 int ExitCodeForAbsl(absl::StatusCode code);
-std::string GrpcCodeName(grpc::StatusCode code);
+using service::GrpcCodeName;
 
 // One run of a command: the global flags, resolved, and the command's parsed line.
 struct Invocation {
@@ -83,9 +84,9 @@ int ReportLocalError(const Invocation& invocation, const std::string& what,
 absl::StatusOr<std::string> ValueOrFile(const std::string& text);
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 
-// JSON helpers: a quoted, escaped string; a message in the proto3 JSON mapping (proto field
-// names, defaults printed, no whitespace).
-std::string JsonQuote(const std::string& text);
+// JSON helpers: a quoted, escaped string (service/text_format.h); a message in the proto3 JSON
+// mapping (proto field names, defaults printed, no whitespace).
+using service::JsonQuote;
 std::string MessageToJson(const google::protobuf::Message& message);
 // "1.5 MiB" style sizes for human output.
 std::string HumanBytes(uint64_t bytes);

@@ -5,9 +5,9 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "service/text_format.h"
 
 namespace isopool::service {
 namespace {
@@ -36,36 +36,6 @@ void SetLogLevel(absl::string_view level) {
   if (level == "warn") parsed = LogLevel::kWarn;
   if (level == "error") parsed = LogLevel::kError;
   min_level = static_cast<int>(parsed);
-}
-
-std::string JsonQuote(absl::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
 }
 
 void Log(LogLevel level, absl::string_view event, std::initializer_list<LogField> fields) {

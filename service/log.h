@@ -39,9 +39,6 @@ struct LogField {
 
 void Log(LogLevel level, absl::string_view event, std::initializer_list<LogField> fields = {});
 
-// JSON string escaping, shared with anything else that writes JSON by hand.
-std::string JsonQuote(absl::string_view text);
-
 }  // namespace isopool::service
 
 #endif  // ISOPOOL_SERVICE_LOG_H_

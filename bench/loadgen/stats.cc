@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "service/text_format.h"
 
 namespace loadgen {
 namespace {
@@ -18,35 +19,7 @@ void AddCounts(const std::map<std::string, int64_t>& from, std::map<std::string,
   for (const auto& [key, n] : from) to[key] += n;
 }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (const unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
+std::string JsonString(const std::string& s) { return isopool::service::JsonQuote(s); }
 
 // Finite numbers only: JSON has no NaN or infinity.
 std::string JsonNumber(double v) {
