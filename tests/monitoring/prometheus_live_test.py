@@ -18,6 +18,7 @@ import math
 import os
 import sys
 
+sys.dont_write_bytecode = True  # unsandboxed: no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 import live  # noqa: E402
 from live import Fail  # noqa: E402
