@@ -73,7 +73,10 @@ void PoolManager::Impl::RetireLocked(std::unique_ptr<PooledIsolate> isolate) {
   memory_bytes_ -= isolate->accounted_bytes;
   heap_used_bytes_ -= isolate->accounted_heap_used_bytes;
   heap_limit_bytes_ -= isolate->accounted_heap_limit_bytes;
-  runner_.Schedule([isolate = std::move(isolate)]() mutable { isolate.reset(); });
+  runner_.Schedule([this, isolate = std::move(isolate)]() mutable {
+    isolate.reset();
+    disposed_since_trim_.fetch_add(1, std::memory_order_relaxed);
+  });
 }
 
 void PoolManager::Impl::CondemnLocked(SnapshotPool& pool, std::unique_ptr<PooledIsolate> isolate,

@@ -19,6 +19,7 @@
 #ifndef ISOPOOL_POOL_INTERNAL_MANAGER_IMPL_H_
 #define ISOPOOL_POOL_INTERNAL_MANAGER_IMPL_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <list>
@@ -176,6 +177,9 @@ class PoolManager::Impl : public LeaseSink {
   size_t heap_limit_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::condition_variable maintenance_wake_;
+
+  // Isolates disposed since maintenance last returned freed memory to the OS (malloc_trim).
+  std::atomic<int> disposed_since_trim_{0};
 
   internal::TaskRunner runner_;
   std::thread maintenance_;
