@@ -4,6 +4,7 @@
 #include <v8.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <thread>
 
@@ -70,6 +71,10 @@ absl::Status InitializeRuntime(const RuntimeOptions& options) {
     return absl::FailedPreconditionError(
         "V8 runtime already initialised with different options; V8 allows one configuration "
         "per process");
+  }
+  // V8 parses --hash-seed as int64 and silently ignores anything larger.
+  if (options.hash_seed > static_cast<uint64_t>(INT64_MAX)) {
+    return absl::InvalidArgumentError("hash_seed must be at most 2^63 - 1");
   }
   for (const std::string& flag : options.v8_flags) {
     if (flag.rfind("--", 0) != 0) {

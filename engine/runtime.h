@@ -35,6 +35,7 @@ struct RuntimeOptions {
   // pack process and the serving process use the same seed, and the seed is part of the
   // compatibility digest (hashed), so a mismatch is a clean rejection. The seed must be a
   // per-deployment secret: anyone who knows it can craft hash-flooding keys.
+  // At most 2^63 - 1: V8 parses the flag as int64 and silently ignores larger values.
   uint64_t hash_seed = 0;
   // Also fix --random-seed, so packing is byte-for-byte deterministic. Only for the pack
   // process: in a serving process every isolate's first Math.random() would be the same

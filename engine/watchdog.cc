@@ -66,12 +66,15 @@ void Watchdog::Unregister(Watch* watch) {
   watches_.erase(watch);
 }
 
-absl::Time Watchdog::Check(Watch* watch, absl::Time now) {
+absl::Time Watchdog::Check(Watch* watch, absl::Time now, int* became_unresponsive) {
   if (watch->fired_.load() != Fired::kNone) {
     // Already terminated; escalate if the thread is still in JavaScript after the grace.
     absl::Time escalate_at = watch->fired_at_ + options_.unresponsive_grace;
     if (now < escalate_at) return escalate_at;
-    if (!watch->unresponsive_.exchange(true)) watch->isolate_->TerminateExecution();
+    if (!watch->unresponsive_.exchange(true)) {
+      watch->isolate_->TerminateExecution();
+      ++*became_unresponsive;
+    }
     return absl::InfiniteFuture();
   }
   Fired fire = Fired::kNone;
@@ -99,9 +102,18 @@ void Watchdog::Run() {
   while (!stopping_) {
     absl::Time now = absl::Now();
     absl::Time nearest = absl::InfiniteFuture();
+    int became_unresponsive = 0;
     for (auto& [watch, unused] : watches_) {
-      if (watch->next_check_ <= now) watch->next_check_ = Check(watch, now);
+      if (watch->next_check_ <= now) {
+        watch->next_check_ = Check(watch, now, &became_unresponsive);
+      }
       nearest = std::min(nearest, watch->next_check_);
+    }
+    if (became_unresponsive > 0 && options_.on_unresponsive) {
+      lock.unlock();
+      for (int i = 0; i < became_unresponsive; ++i) options_.on_unresponsive();
+      lock.lock();
+      continue;  // the watch set may have changed meanwhile
     }
     if (nearest == absl::InfiniteFuture()) {
       wake_.wait(lock);

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -40,6 +41,10 @@ class Watchdog {
   struct Options {
     // How long a terminated call may keep running before it is called unresponsive.
     absl::Duration unresponsive_grace = absl::Milliseconds(500);
+    // Called on the watchdog thread, with no lock held, each time a call becomes unresponsive:
+    // the thread running it is stuck inside V8 for as long as the builtin takes (measured: up
+    // to tens of seconds), so its owner may want to replace that worker.
+    std::function<void()> on_unresponsive;
   };
 
   enum class Fired { kNone, kWall, kCpu };
@@ -85,8 +90,9 @@ class Watchdog {
   void Register(Watch* watch);
   void Unregister(Watch* watch);
   void Run();
-  // Returns when `watch` should next be looked at.
-  absl::Time Check(Watch* watch, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns when `watch` should next be looked at; counts new unresponsive calls.
+  absl::Time Check(Watch* watch, absl::Time now, int* became_unresponsive)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   // std::mutex rather than absl::Mutex: ThreadSanitizer sees pthread locks, while Debian's

@@ -1,31 +1,37 @@
 #include "service/executor.h"
 
-#include <cstdio>
+#include <string>
 
 namespace isopool::service {
 
 Executor::Executor(std::string name, int threads, int max_queue, size_t stack_bytes)
-    : name_(std::move(name)), max_queue_(max_queue) {
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, stack_bytes);
-  for (int i = 0; i < threads; ++i) {
-    pthread_t thread;
-    if (pthread_create(&thread, &attr, &Executor::ThreadMain, this) == 0) {
-      std::string thread_name = (name_ + "-" + std::to_string(i)).substr(0, 15);
-      pthread_setname_np(thread, thread_name.c_str());
-      threads_.push_back(thread);
-    }
-  }
-  pthread_attr_destroy(&attr);
+    : name_(std::move(name)), max_queue_(max_queue), size_(threads), stack_bytes_(stack_bytes) {
+  absl::MutexLock lock(&mu_);
+  for (int i = 0; i < threads; ++i) StartThread();
 }
 
 Executor::~Executor() {
+  std::vector<pthread_t> threads;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    threads = threads_;
   }
-  for (pthread_t thread : threads_) pthread_join(thread, nullptr);
+  for (pthread_t thread : threads) pthread_join(thread, nullptr);
+}
+
+void Executor::StartThread() {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, stack_bytes_);
+  pthread_t thread;
+  if (pthread_create(&thread, &attr, &Executor::ThreadMain, this) == 0) {
+    std::string thread_name = (name_ + "-" + std::to_string(threads_.size())).substr(0, 15);
+    pthread_setname_np(thread, thread_name.c_str());
+    threads_.push_back(thread);
+    ++running_;
+  }
+  pthread_attr_destroy(&attr);
 }
 
 bool Executor::TrySubmit(std::function<void()> task) {
@@ -33,6 +39,23 @@ bool Executor::TrySubmit(std::function<void()> task) {
   if (stopping_ || static_cast<int>(queue_.size()) >= max_queue_) return false;
   queue_.push_back(std::move(task));
   return true;
+}
+
+void Executor::ThreadStuck(int max_stuck) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || stuck_ >= max_stuck) return;
+  ++stuck_;
+  if (running_ - stuck_ < size_) StartThread();
+}
+
+void Executor::StuckTaskDone() {
+  absl::MutexLock lock(&mu_);
+  if (stuck_ > 0) --stuck_;
+}
+
+int Executor::threads() const {
+  absl::MutexLock lock(&mu_);
+  return running_;
 }
 
 int Executor::queued() const {
@@ -50,10 +73,18 @@ void Executor::Loop() {
     std::function<void()> task;
     {
       absl::MutexLock lock(&mu_);
+      // Once a stuck thread came back, its replacement is surplus: one thread leaves.
+      if (running_ - stuck_ > size_) {
+        --running_;
+        return;
+      }
       auto ready = [this]()
                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
       mu_.Await(absl::Condition(&ready));
-      if (queue_.empty()) return;  // stopping, and drained
+      if (queue_.empty()) {  // stopping, and drained
+        --running_;
+        return;
+      }
       task = std::move(queue_.front());
       queue_.pop_front();
     }

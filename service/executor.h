@@ -31,19 +31,33 @@ class Executor {
   // Queues `task`; false (and nothing queued) when the queue is full.
   bool TrySubmit(std::function<void()> task);
 
-  int threads() const { return static_cast<int>(threads_.size()); }
+  // One thread is stuck in a task that will not end soon (engine::Watchdog::Options::
+  // on_unresponsive): start a replacement, so the executor keeps its size in working threads
+  // (at most `max_stuck` replacements at once).
+  void ThreadStuck(int max_stuck);
+  // A task that was stuck has ended; one surplus thread leaves.
+  void StuckTaskDone();
+
+  // Threads running now (normal plus replacements).
+  int threads() const;
   int queued() const;
 
  private:
   static void* ThreadMain(void* self);
   void Loop();
+  void StartThread() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   const int max_queue_;
+  const int size_;
+  const size_t stack_bytes_;
   mutable absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<pthread_t> threads_;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  int stuck_ ABSL_GUARDED_BY(mu_) = 0;
+  // Every thread ever started; joined at destruction (ended ones join at once).
+  std::vector<pthread_t> threads_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace isopool::service

@@ -20,8 +20,10 @@ absl::StatusOr<uint64_t> ParseHashSeed(const std::string& text) {
   uint64_t seed = 0;
   bool parsed = trimmed.rfind("0x", 0) == 0 ? absl::SimpleHexAtoi(trimmed.substr(2), &seed)
                                             : absl::SimpleAtoi(trimmed, &seed);
-  if (!parsed || seed == 0) {
-    return absl::InvalidArgumentError("a hash seed must be a non-zero 64-bit integer");
+  // V8 10.2 reads --hash-seed as a signed 64-bit value and ignores larger ones.
+  if (!parsed || seed == 0 || seed > kMaxHashSeed) {
+    return absl::InvalidArgumentError(
+        "a hash seed must be an integer from 1 to 9223372036854775807 (2^63 - 1)");
   }
   return seed;
 }
@@ -49,6 +51,7 @@ absl::StatusOr<uint64_t> LoadOrCreateHashSeed(const std::string& seed_file) {
     if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed)) {
       return absl::InternalError("getrandom failed");
     }
+    seed &= kMaxHashSeed;
   }
   // Written once, atomically (temp + fsync + rename), readable by the owner only.
   std::string temp = seed_file + ".tmp";

@@ -19,9 +19,12 @@
 
 namespace isopool::service {
 
+// The largest seed V8 10.2 accepts (it parses --hash-seed as int64).
+inline constexpr uint64_t kMaxHashSeed = 0x7fffffffffffffff;
+
 absl::StatusOr<uint64_t> LoadOrCreateHashSeed(const std::string& seed_file);
 
-// Parses "123" or "0x7b"; InvalidArgument for anything else or zero.
+// Parses "123" or "0x7b"; InvalidArgument for anything else, zero, or above kMaxHashSeed.
 absl::StatusOr<uint64_t> ParseHashSeed(const std::string& text);
 
 }  // namespace isopool::service

@@ -20,6 +20,9 @@ grpc::Status Unavailable() {
 
 std::string DisplayId(const std::string& id) { return id.empty() ? "blank" : id; }
 
+// Replacement execute threads allowed at once for calls stuck in uninterruptible builtins.
+constexpr int kMaxStuckWorkers = 16;
+
 // Acquire's errors, with what the caller can do about them.
 grpc::Status AcquireError(const absl::Status& status, const std::string& snapshot) {
   switch (status.code()) {
@@ -67,6 +70,12 @@ bool IsopoolService::BeginCall() {
 void IsopoolService::EndCall() {
   absl::MutexLock lock(&mu_);
   --in_flight_;
+}
+
+void IsopoolService::WorkerStuck() {
+  Log(LogLevel::kWarn, "worker_stuck",
+      {{"detail", "a script ignores termination; starting a replacement execute thread"}});
+  execute_executor_.ThreadStuck(kMaxStuckWorkers);
 }
 
 void IsopoolService::StartDraining() {
@@ -177,6 +186,9 @@ void IsopoolService::RunExecute(grpc::CallbackServerContext* context,
     call.source = request->source();
   }
   engine::CallResult result = lease->Run(call, limits);
+  if (result.condemned == engine::CondemnReason::kUnresponsive) {
+    execute_executor_.StuckTaskDone();
+  }
   v1::ExecuteStats* stats = response->mutable_stats();
   stats->set_queue_wait_us(absl::ToInt64Microseconds(lease->queue_wait()));
   stats->set_restore_us(absl::ToInt64Microseconds(lease->restore_on_path()));

@@ -48,6 +48,10 @@ class IsopoolService final : public v1::Isopool::CallbackService {
                                            const v1::DeleteSnapshotRequest* request,
                                            v1::DeleteSnapshotResponse* response) override;
 
+  // An execute thread is stuck in JavaScript that ignores termination: start a replacement
+  // (engine::Watchdog::Options::on_unresponsive). Any thread.
+  void WorkerStuck();
+
   // Refuse new Execute/UploadSnapshot calls with UNAVAILABLE from now on.
   void StartDraining();
   // Waits until no accepted call is in flight, or `deadline`; true when idle.

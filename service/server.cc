@@ -82,7 +82,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   server->store_ = *std::move(store);
 
   server->source_ = std::make_unique<StoreSnapshotSource>(*server->store_, c);
-  server->watchdog_ = std::make_unique<engine::Watchdog>();
+  engine::Watchdog::Options watchdog_options;
+  Server* self = server.get();
+  // A call stuck in a builtin V8 cannot interrupt holds its execute thread for as long as the
+  // builtin runs (measured: up to tens of seconds); the service starts a replacement thread.
+  watchdog_options.on_unresponsive = [self] {
+    if (self->service_ != nullptr) self->service_->WorkerStuck();
+  };
+  server->watchdog_ = std::make_unique<engine::Watchdog>(watchdog_options);
   pool::PoolPolicy blank_policy = PolicyFromAnnotations({}, c);
   server->pools_ =
       std::make_unique<pool::PoolManager>(*server->source_, c.global, blank_policy,
