@@ -19,5 +19,12 @@ stamp="$dir/node_modules/.lockhash"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-(cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
+log=$(mktemp)
+if ! (cd "$dir" && npm ci --no-audit --no-fund >"$log" 2>&1); then
+  echo "npm_test_deps: npm ci failed in $dir:" >&2
+  tail -n 20 "$log" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"
 echo "$want" >"$stamp"
