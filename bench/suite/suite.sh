@@ -24,6 +24,17 @@ PY="${PYTHON:-/usr/bin/python3}"
 suite_py="$here/suite.py"
 t_start=$(date +%s)
 load_start=$(cut -d' ' -f1 /proc/loadavg)
+# busy_now: the share of both cores busy over the next second, and the compilers running (other
+# engineers' builds share this machine; the report says so).
+busy_now() {
+  local a b
+  a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
+  local total=0 i
+  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+  local idle=$((b[4] - a[4] + b[5] - a[5]))
+  echo "$(((total - idle) * 100 / (total > 0 ? total : 1)))% CPU busy, $(pgrep -c 'cc1plus|clang' || true) compiler processes"
+}
+busy_start=$(busy_now)
 
 smoke=0 out="" want_peer=1 want_pin=1 keep_work=0
 while [[ $# -gt 0 ]]; do
@@ -65,7 +76,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
-  if [[ $keep_work == 0 && $smoke == 0 ]]; then rm -rf "$work/data" "$work/bin"; fi
+  if [[ $keep_work == 0 ]]; then rm -rf "$work/data" "$work/bin" "$work/lib"; fi
 }
 trap cleanup EXIT
 
@@ -294,7 +305,7 @@ if [[ $want_pin == 1 ]] && command -v taskset >/dev/null; then
 fi
 
 log "scenario 4: uploads"
-if [[ $smoke == 1 ]]; then up_args=(--uploads 2 --upload_concurrency 1,2 --first_exec 1); else up_args=(--uploads 20 --upload_concurrency 1,2 --first_exec 5); fi
+if [[ $smoke == 1 ]]; then up_args=(--uploads 3 --upload_concurrency 1 --first_exec 1); else up_args=(--uploads 20 --upload_concurrency 1,2 --first_exec 5); fi
 proto="$root/proto/isopool/v1/isopool.proto"
 upload_rc=0
 timeout 300 "$PY" "$suite_py" uploads "$addr" "$work/uploads.json" --proto "$proto" "${up_args[@]}" >&2 || upload_rc=$?
@@ -313,11 +324,11 @@ dirty=0
 [[ -n "$(cd "$root" && git status --porcelain --untracked-files=no 2>/dev/null)" ]] && dirty=1
 peer_desc="not run"
 [[ $peer_ok == 1 ]] && peer_desc="node $(node --version), @grpc/grpc-js + isolated-vm $(cd "$peer_dir" && node -p "require('isolated-vm/package.json').version"), pool of 2 isolates, bench/peers/node-isolated-vm/server.js --context reuse|new --bundle (same loadgen, same request shape)"
-busy="$(ps -eo pcpu=,comm= --sort=-pcpu | head -4 | awk '{printf "%s%s %s%%", (NR>1?", ":""), $2, $1}')"
+busy="before the suite: $busy_start; after it (server stopped): $(busy_now)"
 export META_COMMAND="bench/run.sh$([[ $smoke == 1 ]] && echo ' --smoke')" META_COMMIT="$commit" META_DIRTY="$dirty" \
   META_MODE="$([[ $smoke == 1 ]] && echo smoke || echo full)" META_WARMUP="$warmup" META_DURATION="$duration" \
   META_ROUNDS="$rounds" META_PINNED="$pinned_done" META_PEER="$peer_desc" META_LOAD_END="$load_end" \
-  META_LOAD_START="${load_start:-}" META_BUSY="top CPU users at the end (ps, lifetime %): $busy" \
+  META_LOAD_START="${load_start:-}" META_BUSY="$busy" \
   META_CONDEMNED="$condemned" META_WALL="$(($(date +%s) - t_start))" META_NOTES="$notes" \
   META_SERVER_NOTE="$build_note" META_MIXED="$mixed_duration"
 "$PY" - "$work/meta.json" <<'PY'
