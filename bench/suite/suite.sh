@@ -172,7 +172,8 @@ fi
 # ------------------------------------------------------------------ the peer processes
 declare -A peer_port=() peer_pid=()
 start_peer() {  # start_peer MODE: node server.js with the bundle preloaded, port in peer_port[MODE]
-  local mode=$1 listen="$work/peer-$mode.listen" p=""
+  local mode=$1 p=""
+  local listen="$work/peer-$mode.listen"
   : >"$listen"
   node "$peer_dir/server.js" --port 0 --context "$mode" --bundle "$work/bundle.js" --snapshot bundle \
     >"$listen" 2>"$work/peer-$mode.log" &
