@@ -13,7 +13,6 @@
 
 namespace isopool::engine {
 
-using internal::ErrorFromTryCatch;
 using internal::ToStdString;
 using internal::ToV8String;
 

@@ -4,8 +4,8 @@
 //
 // The request (source, options and the deployment's hash seed) is engine::EncodePackRequest's
 // encoding. Exit codes: 0 with the envelope on
-// stdout; 3 (kPackExitInvalidBundle) with the JS error on stderr; 4 for anything else.
-// This process runs V8 with fixed seeds (deterministic packing), which is why it is never the
+// stdout; 3 (isopool::engine::kPackExitInvalidBundle) with the JS error on stderr; 4 for anything
+// else. This process runs V8 with fixed seeds (deterministic packing), which is why it is never the
 // serving process. See engine/pack_process.h.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -36,7 +36,6 @@ std::string FlagValue(int argc, char** argv, const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace isopool::engine;
   int cpu_seconds = 0;
   if (absl::SimpleAtoi(FlagValue(argc, argv, "cpu_seconds"), &cpu_seconds) && cpu_seconds > 0) {
     rlimit cpu = {static_cast<rlim_t>(cpu_seconds), static_cast<rlim_t>(cpu_seconds + 1)};
@@ -48,11 +47,13 @@ int main(int argc, char** argv) {
   // Read the request first: it carries the hash seed the runtime needs.
   std::string request((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   std::string source;
-  PackOptions options;
-  RuntimeOptions runtime;
-  if (absl::Status s = DecodePackRequest(request, &source, &options, &runtime.hash_seed); !s.ok()) {
+  isopool::engine::PackOptions options;
+  isopool::engine::RuntimeOptions runtime;
+  if (absl::Status s =
+          isopool::engine::DecodePackRequest(request, &source, &options, &runtime.hash_seed);
+      !s.ok()) {
     std::cerr << "bad pack request: " << s.message();
-    return kPackExitFailed;
+    return isopool::engine::kPackExitFailed;
   }
   runtime.argv0 = argv[0];
   runtime.platform_threads = 1;
@@ -67,17 +68,18 @@ int main(int argc, char** argv) {
     std::string heap_flag = absl::StrCat("--max-old-space-size=", heap_mib);
     v8::V8::SetFlagsFromString(heap_flag.c_str());
   }
-  if (absl::Status s = InitializeRuntime(runtime); !s.ok()) {
+  if (absl::Status s = isopool::engine::InitializeRuntime(runtime); !s.ok()) {
     std::cerr << s.message();
-    return kPackExitFailed;
+    return isopool::engine::kPackExitFailed;
   }
-  absl::StatusOr<std::string> envelope = Pack(source, options);
+  absl::StatusOr<std::string> envelope = isopool::engine::Pack(source, options);
   if (!envelope.ok()) {
     std::cerr << envelope.status().message();
-    return envelope.status().code() == absl::StatusCode::kInvalidArgument ? kPackExitInvalidBundle
-                                                                          : kPackExitFailed;
+    return envelope.status().code() == absl::StatusCode::kInvalidArgument
+               ? isopool::engine::kPackExitInvalidBundle
+               : isopool::engine::kPackExitFailed;
   }
   std::cout.write(envelope->data(), static_cast<std::streamsize>(envelope->size()));
   std::cout.flush();
-  return std::cout.good() ? kPackExitOk : kPackExitFailed;
+  return std::cout.good() ? isopool::engine::kPackExitOk : isopool::engine::kPackExitFailed;
 }

@@ -37,7 +37,7 @@ bool Watchdog::Watch::unresponsive() const { return unresponsive_.load(); }
 
 Watchdog::Watchdog() : Watchdog(Options()) {}
 
-Watchdog::Watchdog(Options options) : options_(options), thread_([this] { Run(); }) {}
+Watchdog::Watchdog(Options options) : options_(std::move(options)), thread_([this] { Run(); }) {}
 
 Watchdog::~Watchdog() {
   {

@@ -87,7 +87,8 @@ void PoolManager::Impl::CondemnLocked(SnapshotPool& pool, std::unique_ptr<Pooled
   RetireLocked(std::move(isolate));
 }
 
-void PoolManager::Impl::DropPoolLocked(std::shared_ptr<SnapshotPool> pool,
+// By value on purpose: the caller's reference may be the map entry this erases.
+void PoolManager::Impl::DropPoolLocked(std::shared_ptr<SnapshotPool> pool,  // NOLINT
                                        const absl::Status& why) {
   pool->removed = true;
   auto it = pools_.find(pool->id);

@@ -53,7 +53,7 @@ void PoolManager::Impl::MaintainOnce() {
       for (size_t i = 0; i < pool.warm.size();) {
         if (now - pool.warm[i]->js->created_at() > pool.policy.max_age) {
           std::unique_ptr<PooledIsolate> old = std::move(pool.warm[i]);
-          pool.warm.erase(pool.warm.begin() + static_cast<long>(i));
+          pool.warm.erase(pool.warm.begin() + static_cast<std::ptrdiff_t>(i));
           CondemnLocked(pool, std::move(old), engine::CondemnReason::kMaxAge);
         } else {
           ++i;
@@ -75,7 +75,7 @@ void PoolManager::Impl::MaintainOnce() {
         if (isolate.gc_done || now - isolate.last_used < global_.maintenance_interval) continue;
         ++pool.maintaining;
         collect.emplace_back(p, std::move(pool.warm[i]));
-        pool.warm.erase(pool.warm.begin() + static_cast<long>(i));
+        pool.warm.erase(pool.warm.begin() + static_cast<std::ptrdiff_t>(i));
         break;
       }
     }

@@ -180,7 +180,7 @@ absl::StatusOr<std::shared_ptr<SnapshotPool>> PoolManager::Impl::GetPoolLocked(
     return loaded.status();
   }
   pool->snapshot = std::move(loaded->snapshot);
-  pool->policy = std::move(loaded->policy);
+  pool->policy = loaded->policy;
   pool->policy.min_warm = std::max(0, pool->policy.min_warm);
   pool->policy.max_isolates = std::max(1, pool->policy.max_isolates);
   pool->estimate_bytes = global_.per_isolate_overhead_bytes + (2 << 20);

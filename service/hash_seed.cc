@@ -31,9 +31,10 @@ absl::StatusOr<uint64_t> ParseHashSeed(const std::string& text) {
 absl::StatusOr<uint64_t> LoadOrCreateHashSeed(const std::string& seed_file) {
   if (const char* env = std::getenv("ISOPOOL_HASH_SEED"); env != nullptr && *env != '\0') {
     absl::StatusOr<uint64_t> seed = ParseHashSeed(env);
-    if (!seed.ok())
+    if (!seed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("ISOPOOL_HASH_SEED: ", seed.status().message()));
+    }
     return seed;
   }
   std::ifstream in(seed_file);

@@ -94,7 +94,7 @@ grpc::ServerUnaryReactor* IsopoolService::Execute(grpc::CallbackServerContext* c
                                                   v1::ExecuteResponse* response) {
   absl::Time received = absl::Now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  auto refuse = [&](grpc::Status status, bool counted) {
+  auto refuse = [&](const grpc::Status& status, bool counted) {
     metrics_.RecordExecution("rejected", absl::Now() - received);
     reactor->Finish(status);
     if (counted) EndCall();
@@ -127,8 +127,8 @@ grpc::ServerUnaryReactor* IsopoolService::Execute(grpc::CallbackServerContext* c
     }
     snapshot_id = *std::move(resolved);
   }
-  bool queued = execute_executor_.TrySubmit([=, id = std::move(snapshot_id)]() mutable {
-    RunExecute(context, request, response, reactor, std::move(id), received);
+  bool queued = execute_executor_.TrySubmit([=, id = std::move(snapshot_id)] {
+    RunExecute(context, request, response, reactor, id, received);
   });
   if (!queued) {
     return refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -141,9 +141,9 @@ grpc::ServerUnaryReactor* IsopoolService::Execute(grpc::CallbackServerContext* c
 
 void IsopoolService::RunExecute(grpc::CallbackServerContext* context,
                                 const v1::ExecuteRequest* request, v1::ExecuteResponse* response,
-                                grpc::ServerUnaryReactor* reactor, std::string snapshot_id,
+                                grpc::ServerUnaryReactor* reactor, const std::string& snapshot_id,
                                 absl::Time received) {
-  auto finish = [&](grpc::Status status, const std::string& outcome) {
+  auto finish = [&](const grpc::Status& status, const std::string& outcome) {
     metrics_.RecordExecution(outcome, absl::Now() - received);
     reactor->Finish(status);
     EndCall();
@@ -216,12 +216,12 @@ class IsopoolService::UploadReactor : public grpc::ServerReadReactor<v1::UploadS
   UploadReactor(IsopoolService& service, v1::UploadSnapshotResponse* response)
       : service_(service), response_(response) {
     if (!service_.BeginCall()) {
-      Finish(Unavailable());
+      Answer(Unavailable());
       return;
     }
     counted_ = true;
     if (service_.uploads_.fetch_add(1) >= service_.config_.max_concurrent_uploads) {
-      Finish(grpc::Status(
+      Answer(grpc::Status(
           grpc::StatusCode::RESOURCE_EXHAUSTED,
           absl::StrCat("the server is building ", service_.config_.max_concurrent_uploads,
                        " uploads already: retry with backoff")));
@@ -233,38 +233,38 @@ class IsopoolService::UploadReactor : public grpc::ServerReadReactor<v1::UploadS
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client finished sending (or went away)
       if (!have_spec_) {
-        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+        Answer(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                             "the upload carried no spec: the first message must be the spec"));
         return;
       }
       if (!service_.build_executor_.TrySubmit(
-              [this] { Finish(service_.BuildSnapshot(spec_, bundle_, response_)); })) {
-        Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "build queue full: retry"));
+              [this] { Answer(service_.BuildSnapshot(spec_, bundle_, response_)); })) {
+        Answer(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "build queue full: retry"));
       }
       return;
     }
     if (!have_spec_) {
       if (!request_.has_spec()) {
-        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+        Answer(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                             "the first message must carry the spec; the chunks follow it"));
         return;
       }
       spec_ = request_.spec();
       have_spec_ = true;
       if (spec_.prebuilt_envelope() && !service_.config_.allow_prebuilt_envelopes) {
-        Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+        Answer(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                             "this server does not accept prebuilt envelopes, because V8's "
                             "deserialiser trusts its input: upload the bundle source instead, or "
                             "run the server with --allow_prebuilt_envelopes"));
         return;
       }
     } else if (request_.has_spec()) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+      Answer(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "only the first message may carry a spec"));
       return;
     } else {
       if (bundle_.size() + request_.chunk().size() > service_.config_.max_upload_bytes) {
-        Finish(grpc::Status(
+        Answer(grpc::Status(
             grpc::StatusCode::RESOURCE_EXHAUSTED,
             absl::StrCat("the bundle is larger than this server's limit of ",
                          service_.config_.max_upload_bytes, " bytes (--max_upload_bytes)")));
@@ -276,14 +276,24 @@ class IsopoolService::UploadReactor : public grpc::ServerReadReactor<v1::UploadS
   }
 
   void OnDone() override {
-    if (counted_) {
-      service_.uploads_.fetch_sub(1);
-      service_.EndCall();
-    }
+    ReleaseSlot();
     delete this;
   }
 
  private:
+  // Frees the upload slot before the answer goes out: a client that starts its next upload as
+  // soon as it has this one's reply must find the slot free.
+  void Answer(const grpc::Status& status) {
+    ReleaseSlot();
+    Finish(status);
+  }
+  void ReleaseSlot() {
+    if (!counted_) return;
+    counted_ = false;
+    service_.uploads_.fetch_sub(1);
+    service_.EndCall();
+  }
+
   IsopoolService& service_;
   v1::UploadSnapshotResponse* response_;
   v1::UploadSnapshotRequest request_;
@@ -365,8 +375,14 @@ grpc::Status IsopoolService::BuildSnapshot(const v1::SnapshotSpec& spec, const s
        {"blob_bytes", static_cast<uint64_t>(put->metadata.blob_bytes)},
        {"build_ms", static_cast<uint64_t>(metadata.build_ms)}});
   if (spec.prewarm()) {
-    if (absl::Status s = pools_.Prewarm(put->id); !s.ok()) {
-      Log(LogLevel::kWarn, "prewarm_failed", {{"id", put->id}, {"error", s.message()}});
+    // Answer once an isolate is warm, so the caller's first Execute does not pay a restore.
+    absl::Status prewarmed = pools_.Prewarm(put->id);
+    absl::Time give_up = absl::Now() + absl::Milliseconds(options.build_timeout_ms);
+    while (prewarmed.ok() && pools_.Stats(put->id).warm == 0 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(2));  // the upload path, never a request's
+    }
+    if (!prewarmed.ok()) {
+      Log(LogLevel::kWarn, "prewarm_failed", {{"id", put->id}, {"error", prewarmed.message()}});
     }
   }
   return grpc::Status::OK;

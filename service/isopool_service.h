@@ -64,7 +64,7 @@ class IsopoolService final : public v1::Isopool::CallbackService {
   void EndCall();
   void RunExecute(grpc::CallbackServerContext* context, const v1::ExecuteRequest* request,
                   v1::ExecuteResponse* response, grpc::ServerUnaryReactor* reactor,
-                  std::string snapshot_id, absl::Time received);
+                  const std::string& snapshot_id, absl::Time received);
   // Builds, stores and (maybe) prewarms one upload; the result for UploadSnapshot.
   grpc::Status BuildSnapshot(const v1::SnapshotSpec& spec, const std::string& bundle,
                              v1::UploadSnapshotResponse* response);

@@ -152,7 +152,7 @@ struct Metrics::Families {
 // Refreshes the sampled gauges, then collects the registry: what /metrics serves.
 class Metrics::Collector : public prometheus::Collectable {
  public:
-  Collector(Metrics& metrics) : metrics_(metrics) {}
+  explicit Collector(Metrics& metrics) : metrics_(metrics) {}
   void SetSource(std::function<GaugeSnapshot()> source) {
     absl::MutexLock lock(&mu_);
     source_ = std::move(source);

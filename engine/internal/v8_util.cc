@@ -168,8 +168,9 @@ ScriptError ErrorFromTryCatch(v8::Isolate* isolate, v8::Local<v8::Context> conte
 std::string DescribeError(const ScriptError& error) {
   std::string text = error.message;
   if (error.line > 0) absl::StrAppend(&text, " (line ", error.line, ", column ", error.column, ")");
-  if (!error.stack.empty() && error.stack != error.message)
+  if (!error.stack.empty() && error.stack != error.message) {
     absl::StrAppend(&text, "\n", error.stack);
+  }
   return text;
 }
 

@@ -108,6 +108,32 @@ TEST_F(ErrorsTest, UploadLargerThanTheLimitIsResourceExhausted) {
   EXPECT_NE(status.error_message().find("--max_upload_bytes"), std::string::npos);
 }
 
+TEST_F(ErrorsTest, UploadsBeyondTheConcurrencyLimitAreRefusedButSequentialOnesNever) {
+  StartServer({"--max_concurrent_uploads=1"});
+  // Back to back, each upload starts as soon as the previous answered: the slot must be free.
+  for (int i = 0; i < 8; ++i) {
+    v1::UploadSnapshotResponse response;
+    grpc::Status status =
+        Upload(*stub_, Spec("seq-" + std::to_string(i)),
+               "function f() { return " + std::to_string(i) + "; }", &response);
+    ASSERT_TRUE(status.ok()) << i << ": " << status.error_message();
+  }
+  // A slow build holds the only slot; an upload meanwhile is refused with what to do.
+  std::thread slow([&] {
+    auto stub = server_->Stub();
+    v1::UploadSnapshotResponse response;
+    EXPECT_TRUE(Upload(*stub, Spec("slow"), "let n = 0; for (let i = 0; i < 4e8; i++) n += i;",
+                       &response)
+                    .ok());
+  });
+  absl::SleepFor(absl::Milliseconds(150));
+  v1::UploadSnapshotResponse refused;
+  grpc::Status status = Upload(*stub_, Spec("meanwhile"), "function g() {}", &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("retry"), std::string::npos);
+  slow.join();
+}
+
 // A snapshot with one isolate and a long-running call: others wait in the queue until their
 // deadline (DEADLINE_EXCEEDED), and beyond the server's pending-call limit they are refused
 // (RESOURCE_EXHAUSTED).
