@@ -2,8 +2,8 @@
 // cache, on the seed's ~750 KiB / 15,000-function bundle (bundle.h), for classic scripts and ES
 // modules (inputs.h: Variant). See README.md for the figures and how to read them.
 //
-//   bazel run -c opt //bench/cold_start:cold_start_bench -- \
-//       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   bazel run -c opt //bench/cold_start:cold_start_bench --
+//       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true   (one line)
 //
 // Own flags (everything else goes to Google Benchmark):
 //   --pack_binary=PATH       the isopool_pack binary; default: found in this binary's runfiles

@@ -5,6 +5,7 @@
 //     accounting (script-error kinds, condemned isolates), unexpected errors, the hard cap;
 //   - that any target other than this machine's loopback is refused before any traffic.
 #include <fcntl.h>
+#include <netdb.h>
 #include <grpcpp/grpcpp.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -311,12 +312,24 @@ TEST_F(LoadgenSmokeTest, RefusesEveryTargetButLoopback) {
     EXPECT_TRUE(absl::StrContains(run.err, target)) << run.err;
     EXPECT_TRUE(run.json.fields().empty()) << target;
   }
-  // The accepted spellings get past validation (and connect, or fail to connect with exit 1).
+  // "localhost" is accepted. Whether it then connects depends on the machine naming it: a
+  // bare chroot without /etc/hosts cannot resolve it (gRPC's c-ares has no built-in entry).
   Run ok = Loadgen({absl::StrCat("--target=localhost:", port_), "--rpc=health", "--requests=10",
                     "--warmup_seconds=0"},
                    /*add_target=*/false);
-  EXPECT_EQ(ok.exit_code, 0) << ok.err;
-  EXPECT_EQ(Num(ok.json, "requests"), 10);
+  EXPECT_NE(ok.exit_code, 2) << "localhost was refused: " << ok.err;
+  addrinfo* resolved = nullptr;
+  addrinfo hints = {};
+  hints.ai_family = AF_INET;
+  if (getaddrinfo("localhost", nullptr, &hints, &resolved) == 0) {
+    freeaddrinfo(resolved);
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_EQ(Num(ok.json, "requests"), 10);
+  } else {
+    std::cerr << "note: this machine does not resolve localhost; checked only that the loadgen "
+                 "accepts it\n";
+    EXPECT_EQ(ok.exit_code, 1) << ok.err;  // accepted, then could not connect
+  }
 }
 
 }  // namespace
