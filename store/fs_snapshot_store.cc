@@ -10,8 +10,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/types/optional.h"
-#include "store/atomic_file.h"
 #include "engine/sha256.h"
+#include "store/atomic_file.h"
 
 namespace isopool::store {
 

@@ -5,8 +5,8 @@
 //     accounting (script-error kinds, condemned isolates), unexpected errors, the hard cap;
 //   - that any target other than this machine's loopback is refused before any traffic.
 #include <fcntl.h>
-#include <netdb.h>
 #include <grpcpp/grpcpp.h>
+#include <netdb.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -113,18 +113,17 @@ TEST_F(ErrorsTest, UploadsBeyondTheConcurrencyLimitAreRefusedButSequentialOnesNe
   // Back to back, each upload starts as soon as the previous answered: the slot must be free.
   for (int i = 0; i < 8; ++i) {
     v1::UploadSnapshotResponse response;
-    grpc::Status status =
-        Upload(*stub_, Spec("seq-" + std::to_string(i)),
-               "function f() { return " + std::to_string(i) + "; }", &response);
+    grpc::Status status = Upload(*stub_, Spec("seq-" + std::to_string(i)),
+                                 "function f() { return " + std::to_string(i) + "; }", &response);
     ASSERT_TRUE(status.ok()) << i << ": " << status.error_message();
   }
   // A slow build holds the only slot; an upload meanwhile is refused with what to do.
   std::thread slow([&] {
     auto stub = server_->Stub();
     v1::UploadSnapshotResponse response;
-    EXPECT_TRUE(Upload(*stub, Spec("slow"), "let n = 0; for (let i = 0; i < 4e8; i++) n += i;",
-                       &response)
-                    .ok());
+    EXPECT_TRUE(
+        Upload(*stub, Spec("slow"), "let n = 0; for (let i = 0; i < 4e8; i++) n += i;", &response)
+            .ok());
   });
   absl::SleepFor(absl::Milliseconds(150));
   v1::UploadSnapshotResponse refused;

@@ -10,8 +10,8 @@ namespace isopool::testing {
 namespace {
 
 TEST(StuckWorkerTest, OtherCallsAreServedWhileAThreadIsStuck) {
-  auto server = ServerProcess::Start(NewTempDir("stuck"),
-                                     {"--execute_threads=1", "--default_heap_mib=512"});
+  auto server =
+      ServerProcess::Start(NewTempDir("stuck"), {"--execute_threads=1", "--default_heap_mib=512"});
   ASSERT_TRUE(server.ok()) << server.status();
   absl::Time start = absl::Now();
   absl::Duration hostile_took;

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/sha256.h"
 #include "gtest/gtest.h"
 #include "store/fs_snapshot_store.h"
-#include "engine/sha256.h"
 #include "tests/store/test_util.h"
 
 namespace isopool::store {

@@ -8,9 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "engine/sha256.h"
 #include "tests/store/test_util.h"
 
 namespace isopool::store {
