@@ -176,6 +176,7 @@ void JsIsolate::OnConsole(const void* raw_info) {
 }
 
 absl::Status JsIsolate::PrepareContext() {
+  const absl::Time start = absl::Now();
   auto* isolate = static_cast<v8::Isolate*>(isolate_);
   Entered entered(isolate, options_.stack_bytes);
   if (v8_->console.IsEmpty()) {
@@ -200,6 +201,7 @@ absl::Status JsIsolate::PrepareContext() {
     return absl::InternalError("could not install console");
   }
   v8_->spares.emplace_back(isolate, context);
+  last_context_duration_ = absl::Now() - start;
   return absl::OkStatus();
 }
 

@@ -104,8 +104,10 @@ class JsIsolate {
   uint64_t id() const { return id_; }
   int uses() const { return uses_; }
   absl::Time created_at() const { return created_at_; }
-  // How long Create took.
+  // How long Create took (the isolate, without contexts).
   absl::Duration restore_duration() const { return restore_duration_; }
+  // How long the last PrepareContext took (a context from the snapshot, console included).
+  absl::Duration last_context_duration() const { return last_context_duration_; }
   const Snapshot& snapshot() const { return *snapshot_; }
 
  private:
@@ -126,6 +128,7 @@ class JsIsolate {
   const uint64_t id_;
   const absl::Time created_at_;
   absl::Duration restore_duration_;
+  absl::Duration last_context_duration_;
   std::unique_ptr<ArrayBufferAllocator> allocator_;
   void* isolate_ = nullptr;  // v8::Isolate*, kept opaque so V8 stays out of this header
   std::unique_ptr<V8State> v8_;

@@ -126,6 +126,14 @@ TEST(JsIsolateTest, FreshContextForgetsGlobalsSharedContextKeepsThem) {
   EXPECT_EQ(isolate->uses(), 5);
 }
 
+TEST(JsIsolateTest, RestoreStepsAreTimed) {
+  auto isolate = NewIsolate(Snapshot::Blank());
+  EXPECT_GT(isolate->restore_duration(), absl::ZeroDuration());
+  EXPECT_EQ(isolate->last_context_duration(), absl::ZeroDuration());
+  ASSERT_TRUE(isolate->PrepareContext().ok());
+  EXPECT_GT(isolate->last_context_duration(), absl::ZeroDuration());
+}
+
 TEST(JsIsolateTest, PreparedContextsAreConsumed) {
   auto isolate = NewIsolate(Snapshot::Blank());
   ASSERT_TRUE(isolate->PrepareContext().ok());
