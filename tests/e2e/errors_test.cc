@@ -108,6 +108,19 @@ TEST_F(ErrorsTest, UploadLargerThanTheLimitIsResourceExhausted) {
   EXPECT_NE(status.error_message().find("--max_upload_bytes"), std::string::npos);
 }
 
+TEST_F(ErrorsTest, ExecuteLargerThanTheMessageLimitIsResourceExhausted) {
+  StartServer({"--max_message_mib=1"});
+  v1::ExecuteResponse response;
+  grpc::Status status =
+      Execute(*stub_, SourceRequest("'" + std::string(2 << 20, 'x') + "'.length"), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  // Just under the limit still works.
+  ASSERT_TRUE(
+      Execute(*stub_, SourceRequest("'" + std::string(512 << 10, 'x') + "'.length"), &response)
+          .ok());
+  EXPECT_EQ(response.result_json(), "524288");
+}
+
 TEST_F(ErrorsTest, UploadsBeyondTheConcurrencyLimitAreRefusedButSequentialOnesNever) {
   StartServer({"--max_concurrent_uploads=1"});
   // Back to back, each upload starts as soon as the previous answered: the slot must be free.
