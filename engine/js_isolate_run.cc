@@ -16,12 +16,6 @@ using internal::ToV8String;
 
 namespace {
 
-int64_t ThreadCpuNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 size_t HeapUsed(v8::Isolate* isolate) {
   v8::HeapStatistics stats;
   isolate->GetHeapStatistics(&stats);
@@ -171,7 +165,6 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
   call_logs_truncated_ = false;
   call_heap_limit_ = limits.heap_bytes;
   memory_limit_hit_ = false;
-  int64_t cpu_start = ThreadCpuNanos();
   absl::Time wall_start = absl::Now();
   Watchdog::Fired fired;
   bool unresponsive;
@@ -255,9 +248,9 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
     }
     fired = watch.fired();
     unresponsive = watch.unresponsive();
+    result.stats.cpu = watch.cpu_used();  // the watch already reads this thread's CPU clock
   }  // the watch is gone: no termination can be requested for this call any more
   result.stats.wall = absl::Now() - wall_start;
-  result.stats.cpu = absl::Nanoseconds(ThreadCpuNanos() - cpu_start);
   call_logs_ = nullptr;
   call_heap_limit_ = 0;
   result.logs_truncated = call_logs_truncated_;

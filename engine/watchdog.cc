@@ -35,6 +35,10 @@ Watchdog::Fired Watchdog::Watch::fired() const { return fired_.load(); }
 
 bool Watchdog::Watch::unresponsive() const { return unresponsive_.load(); }
 
+absl::Duration Watchdog::Watch::cpu_used() const {
+  return absl::Nanoseconds(ThreadCpuNanos(cpu_clock_) - cpu_start_ns_);
+}
+
 Watchdog::Watchdog() : Watchdog(Options()) {}
 
 Watchdog::Watchdog(Options options) : options_(std::move(options)), thread_([this] { Run(); }) {}

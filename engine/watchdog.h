@@ -62,6 +62,8 @@ class Watchdog {
     Fired fired() const;
     // True when termination did not take effect within the grace period.
     bool unresponsive() const;
+    // CPU time the watched thread used since the Watch was made. Call on the watched thread.
+    absl::Duration cpu_used() const;
 
    private:
     friend class Watchdog;

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -93,6 +94,34 @@ bool CheckResult(benchmark::State& state, const CallResult& r) {
   return true;
 }
 
+// One timed cold start: restore an isolate from `snapshot`, run `setup` on it (load the bundle,
+// or make a context), then `call`; each phase's time goes into `phases`. False (and the
+// benchmark marked failed) when a step failed.
+bool TimedColdStart(benchmark::State& state, std::shared_ptr<const engine::Snapshot> snapshot,
+                    const std::function<absl::Status(JsIsolate&)>& setup,
+                    absl::Duration* setup_time, const CallRequest& call, JsIsolate::ContextUse use,
+                    Phases& phases) {
+  absl::Time t0 = absl::Now();
+  auto isolate = JsIsolate::Create(std::move(snapshot), BenchIsolateOptions(), *Inputs().watchdog);
+  absl::Time t1 = absl::Now();
+  absl::Status ready = setup(**isolate);
+  absl::Time t2 = absl::Now();
+  CallResult r = (*isolate)->Run(call, BenchLimits(), use);
+  absl::Time t3 = absl::Now();
+  phases.isolate += t1 - t0;
+  *setup_time += t2 - t1;
+  phases.call += t3 - t2;
+  if (!ready.ok()) {
+    state.SkipWithError(ready.ToString().c_str());
+    return false;
+  }
+  if (!CheckResult(state, r)) return false;
+  state.PauseTiming();
+  isolate->reset();
+  state.ResumeTiming();
+  return true;
+}
+
 // New isolate (V8's built-in snapshot), new context, run the bundle, call handler(7).
 void BM_ColdStart_FromSource(benchmark::State& state, Variant variant) {
   const std::string& source = Inputs().Source(variant);
@@ -105,26 +134,12 @@ void BM_ColdStart_FromSource(benchmark::State& state, Variant variant) {
   call.source =
       kind == BundleKind::kClassicScript ? "handler(7)" : "__isopool_exports.default.handler(7)";
   Phases phases;
+  auto load = [&](JsIsolate& isolate) { return isolate.LoadBundle(source, options); };
   for (auto _ : state) {
-    absl::Time t0 = absl::Now();
-    auto isolate =
-        JsIsolate::Create(engine::Snapshot::Blank(), BenchIsolateOptions(), *Inputs().watchdog);
-    absl::Time t1 = absl::Now();
-    absl::Status loaded = (*isolate)->LoadBundle(source, options);
-    absl::Time t2 = absl::Now();
-    CallResult r = (*isolate)->Run(call, BenchLimits(), JsIsolate::ContextUse::kShared);
-    absl::Time t3 = absl::Now();
-    phases.isolate += t1 - t0;
-    phases.load += t2 - t1;
-    phases.call += t3 - t2;
-    if (!loaded.ok()) {
-      state.SkipWithError(loaded.ToString().c_str());
+    if (!TimedColdStart(state, engine::Snapshot::Blank(), load, &phases.load, call,
+                        JsIsolate::ContextUse::kShared, phases)) {
       break;
     }
-    if (!CheckResult(state, r)) break;
-    state.PauseTiming();
-    isolate->reset();
-    state.ResumeTiming();
   }
   phases.Report(state);
   state.counters["source_bytes"] = static_cast<double>(source.size());
@@ -137,25 +152,12 @@ void BM_ColdStart_FromSnapshot(benchmark::State& state, Variant variant, Functio
   call.function = "handler";
   call.args_json = "[7]";
   Phases phases;
+  auto prepare = [](JsIsolate& isolate) { return isolate.PrepareContext(); };
   for (auto _ : state) {
-    absl::Time t0 = absl::Now();
-    auto isolate = JsIsolate::Create(packed.snapshot, BenchIsolateOptions(), *Inputs().watchdog);
-    absl::Time t1 = absl::Now();
-    absl::Status prepared = (*isolate)->PrepareContext();
-    absl::Time t2 = absl::Now();
-    CallResult r = (*isolate)->Run(call, BenchLimits(), JsIsolate::ContextUse::kFresh);
-    absl::Time t3 = absl::Now();
-    phases.isolate += t1 - t0;
-    phases.context += t2 - t1;
-    phases.call += t3 - t2;
-    if (!prepared.ok()) {
-      state.SkipWithError(prepared.ToString().c_str());
+    if (!TimedColdStart(state, packed.snapshot, prepare, &phases.context, call,
+                        JsIsolate::ContextUse::kFresh, phases)) {
       break;
     }
-    if (!CheckResult(state, r)) break;
-    state.PauseTiming();
-    isolate->reset();
-    state.ResumeTiming();
   }
   phases.Report(state);
   const std::string& blob = packed.snapshot->envelope().blob;
