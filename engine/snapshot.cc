@@ -1,6 +1,5 @@
 #include "engine/snapshot.h"
 
-#include "engine/sha256.h"
 
 namespace isopool::engine {
 
@@ -10,7 +9,6 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> Snapshot::FromEnvelope(absl::str
   if (absl::Status compatible = CheckCompatible(*envelope); !compatible.ok()) return compatible;
   std::shared_ptr<Snapshot> snapshot(new Snapshot());
   snapshot->envelope_ = *std::move(envelope);
-  snapshot->digest_ = Sha256Hex(bytes);
   return std::shared_ptr<const Snapshot>(std::move(snapshot));
 }
 

@@ -32,13 +32,10 @@ class Snapshot {
   bool blank() const { return !envelope_.has_value(); }
   // The decoded envelope; only when !blank().
   const Envelope& envelope() const { return *envelope_; }
-  // "blank", or the sha256 (hex) of the envelope bytes.
-  const std::string& digest() const { return digest_; }
 
  private:
   Snapshot() = default;
   std::optional<Envelope> envelope_;
-  std::string digest_ = "blank";
 };
 
 }  // namespace isopool::engine
