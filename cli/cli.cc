@@ -64,12 +64,12 @@ int ReportError(const Invocation& invocation, const std::string& what, grpc::Sta
                 const std::string& message) {
   int exit_code = ExitCodeForGrpc(code);
   if (invocation.json) {
-    std::cout << "{\"status\":{\"code\":" << JsonQuote(GrpcCodeName(code))
+    std::cout << "{\"status\":{\"code\":" << JsonQuote(StatusCodeName(code))
               << ",\"message\":" << JsonQuote(message) << "}}" << std::endl;
   }
   std::cerr << "isopoolctl " << invocation.command << ": "
-            << (what.empty() || what == invocation.command ? "" : what + ": ") << GrpcCodeName(code)
-            << ": " << message << "\n";
+            << (what.empty() || what == invocation.command ? "" : what + ": ")
+            << StatusCodeName(code) << ": " << message << "\n";
   if (code == grpc::StatusCode::UNAVAILABLE) {
     std::cerr << "(server address " << invocation.addr
               << "; set --addr or ISOPOOL_ADDR if it is elsewhere)\n";

@@ -14,9 +14,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/text_format.h"
 #include "cli/command_line.h"
 #include "google/protobuf/message.h"
-#include "service/text_format.h"
 
 namespace isopool::cli {
 
@@ -34,7 +34,7 @@ enum ExitCode : int {
 
 int ExitCodeForGrpc(grpc::StatusCode code);
 int ExitCodeForAbsl(absl::StatusCode code);
-using service::GrpcCodeName;
+using base::StatusCodeName;
 
 // One run of a command: the global flags, resolved, and the command's parsed line.
 struct Invocation {
@@ -84,9 +84,9 @@ int ReportLocalError(const Invocation& invocation, const std::string& what,
 absl::StatusOr<std::string> ValueOrFile(const std::string& text);
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 
-// JSON helpers: a quoted, escaped string (service/text_format.h); a message in the proto3 JSON
+// JSON helpers: a quoted, escaped string (base/text_format.h); a message in the proto3 JSON
 // mapping (proto field names, defaults printed, no whitespace).
-using service::JsonQuote;
+using base::JsonQuote;
 std::string MessageToJson(const google::protobuf::Message& message);
 // "1.5 MiB" style sizes for human output.
 std::string HumanBytes(uint64_t bytes);

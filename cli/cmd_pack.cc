@@ -9,12 +9,12 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "base/hash_seed.h"
+#include "base/sha256.h"
 #include "cli/cli.h"
 #include "cli/spec_flags.h"
 #include "engine/pack_process.h"
-#include "engine/sha256.h"
 #include "service/config.h"
-#include "service/hash_seed.h"
 #include "service/translate.h"
 
 namespace isopool::cli {
@@ -71,7 +71,7 @@ absl::StatusOr<uint64_t> HashSeed(const CommandLine& line) {
   if (line.Has("hash_seed_file")) {
     absl::StatusOr<std::string> text = ReadWholeFile(line.Get("hash_seed_file"));
     if (!text.ok()) return text.status();
-    absl::StatusOr<uint64_t> seed = service::ParseHashSeed(*text);
+    absl::StatusOr<uint64_t> seed = base::ParseHashSeed(*text);
     if (!seed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(line.Get("hash_seed_file"), ": ", seed.status().message()));
@@ -79,7 +79,7 @@ absl::StatusOr<uint64_t> HashSeed(const CommandLine& line) {
     return seed;
   }
   if (const char* env = getenv("ISOPOOL_HASH_SEED"); env != nullptr && *env != '\0') {
-    absl::StatusOr<uint64_t> seed = service::ParseHashSeed(env);
+    absl::StatusOr<uint64_t> seed = base::ParseHashSeed(env);
     if (!seed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("ISOPOOL_HASH_SEED: ", seed.status().message()));
@@ -147,13 +147,13 @@ int Run(const Invocation& inv) {
   if (absl::Status s = WriteAtomically(line.Get("out"), *envelope); !s.ok()) {
     return ReportLocalError(inv, "pack", s);
   }
-  std::string id = absl::StrCat("sha256:", engine::Sha256Hex(*envelope));
+  std::string id = absl::StrCat("sha256:", base::Sha256Hex(*envelope));
   if (inv.json) {
     std::cout << "{\"id\":" << JsonQuote(id) << ",\"out\":" << JsonQuote(line.Get("out"))
               << ",\"name\":" << JsonQuote(spec->name())
               << ",\"envelope_bytes\":" << envelope->size()
               << ",\"source_bytes\":" << bundle->size()
-              << ",\"bundle_sha256\":" << JsonQuote(engine::Sha256Hex(*bundle)) << "}" << std::endl;
+              << ",\"bundle_sha256\":" << JsonQuote(base::Sha256Hex(*bundle)) << "}" << std::endl;
   } else {
     std::cout << id << std::endl;
     std::cerr << "packed " << spec->name() << ": " << HumanBytes(envelope->size())

@@ -7,9 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/sha256.h"
 #include "engine/internal/fields.h"
 #include "engine/runtime.h"
-#include "engine/sha256.h"
 
 namespace isopool::engine {
 namespace {
@@ -38,7 +38,7 @@ std::string EncodeEnvelope(const Envelope& envelope) {
   fields["bundle_sha256"] = envelope.bundle_sha256;
   fields["source_bytes"] = absl::StrCat(envelope.source_bytes);
   fields["exports"] = absl::StrJoin(envelope.exports, "\n");
-  fields["blob_sha256"] = Sha256Hex(envelope.blob);
+  fields["blob_sha256"] = base::Sha256Hex(envelope.blob);
 
   std::string metadata = internal::EncodeFields(fields);
   std::string out(kMagic);
@@ -47,7 +47,7 @@ std::string EncodeEnvelope(const Envelope& envelope) {
   out += metadata;
   PutU64(&out, envelope.blob.size());
   out += envelope.blob;
-  out += Sha256(out);
+  out += base::Sha256(out);
   return out;
 }
 
@@ -55,7 +55,7 @@ absl::StatusOr<Envelope> DecodeEnvelope(absl::string_view bytes) {
   if (bytes.size() < kMagic.size() + 4 + 8 + 8 + kDigestBytes) return Corrupt("truncated");
   if (bytes.substr(0, kMagic.size()) != kMagic) return Corrupt("not an isopool envelope (magic)");
   absl::string_view body = bytes.substr(0, bytes.size() - kDigestBytes);
-  if (Sha256(body) != bytes.substr(body.size())) {
+  if (base::Sha256(body) != bytes.substr(body.size())) {
     return Corrupt("checksum mismatch (truncated or corrupted)");
   }
   Reader reader(body.substr(kMagic.size()));
@@ -95,7 +95,8 @@ absl::StatusOr<Envelope> DecodeEnvelope(absl::string_view bytes) {
   }
   if (!fields["exports"].empty()) envelope.exports = absl::StrSplit(fields["exports"], '\n');
   envelope.blob = std::string(blob);
-  if (Sha256Hex(envelope.blob) != envelope.blob_sha256) return Corrupt("blob sha256 mismatch");
+  if (base::Sha256Hex(envelope.blob) != envelope.blob_sha256)
+    return Corrupt("blob sha256 mismatch");
   if (envelope.blob.empty()) return Corrupt("empty blob");
   return envelope;
 }

@@ -5,10 +5,10 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "base/sha256.h"
 #include "engine/envelope.h"
 #include "engine/internal/v8_util.h"
 #include "engine/runtime.h"
-#include "engine/sha256.h"
 #include "engine/watchdog.h"
 
 namespace isopool::engine {
@@ -61,7 +61,7 @@ absl::StatusOr<std::string> Pack(absl::string_view source, const PackOptions& op
   envelope.v8_version = V8Version();
   envelope.compat_digest = CompatibilityDigest();
   envelope.options = options;
-  envelope.bundle_sha256 = Sha256Hex(source);
+  envelope.bundle_sha256 = base::Sha256Hex(source);
   envelope.source_bytes = source.size();
 
   // Export names come from a scratch isolate, which must not live beside the SnapshotCreator.

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
-#include "engine/sha256.h"
+#include "base/sha256.h"
 
 namespace isopool::engine {
 namespace {
@@ -50,9 +50,9 @@ std::string DigestOf(const RuntimeOptions& options) {
   absl::StrAppend(&material, "hash_seed=",
                   options.hash_seed == 0
                       ? std::string("random")
-                      : Sha256Hex(absl::StrCat("isopool-hash-seed:", options.hash_seed)),
+                      : base::Sha256Hex(absl::StrCat("isopool-hash-seed:", options.hash_seed)),
                   "\n");
-  return Sha256Hex(material);
+  return base::Sha256Hex(material);
 }
 
 bool SameOptions(const RuntimeOptions& a, const RuntimeOptions& b) {

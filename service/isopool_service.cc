@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/sha256.h"
 #include "engine/runtime.h"
-#include "engine/sha256.h"
 #include "engine/snapshot.h"
 #include "service/log.h"
 #include "service/translate.h"
@@ -348,7 +348,7 @@ grpc::Status IsopoolService::BuildSnapshot(const v1::SnapshotSpec& spec, const s
       return ToGrpcStatus(packed.status());
     }
     envelope = *std::move(packed);
-    metadata.bundle_sha256 = engine::Sha256Hex(bundle);
+    metadata.bundle_sha256 = base::Sha256Hex(bundle);
     metadata.source_bytes = bundle.size();
   }
   metadata.v8_version = engine::V8Version();

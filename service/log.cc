@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "service/text_format.h"
+#include "base/text_format.h"
 
 namespace isopool::service {
 namespace {
@@ -42,12 +42,12 @@ void Log(LogLevel level, absl::string_view event, std::initializer_list<LogField
   if (static_cast<int>(level) < min_level.load()) return;
   std::string line = absl::StrCat(
       "{\"ts\":",
-      JsonQuote(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone())),
-      ",\"level\":\"", LevelName(level), "\",\"event\":", JsonQuote(event));
+      base::JsonQuote(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone())),
+      ",\"level\":\"", LevelName(level), "\",\"event\":", base::JsonQuote(event));
   for (const LogField& field : fields) {
-    absl::StrAppend(&line, ",", JsonQuote(field.key), ":");
+    absl::StrAppend(&line, ",", base::JsonQuote(field.key), ":");
     if (const auto* s = std::get_if<std::string>(&field.value)) {
-      line += JsonQuote(*s);
+      line += base::JsonQuote(*s);
     } else if (const auto* i = std::get_if<int64_t>(&field.value)) {
       absl::StrAppend(&line, *i);
     } else if (const auto* d = std::get_if<double>(&field.value)) {

@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "base/text_format.h"
 #include "service/log.h"
-#include "service/text_format.h"
 
 namespace isopool::service {
 namespace {
@@ -201,7 +201,7 @@ class Metrics::Interceptor : public grpc::experimental::Interceptor {
       families_.grpc_handled
           .Add({{"grpc_service", service_},
                 {"grpc_method", method_},
-                {"grpc_code", GrpcCodeName(status.error_code())}})
+                {"grpc_code", base::StatusCodeName(status.error_code())}})
           .Increment();
       families_.grpc_handling
           .Add({{"grpc_service", service_}, {"grpc_method", method_}}, kLatencyBuckets)

@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "base/hash_seed.h"
 #include "engine/runtime.h"
 #include "engine/snapshot.h"
-#include "service/hash_seed.h"
 #include "service/log.h"
 
 namespace isopool::service {
@@ -59,7 +59,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 
   // The store needs its directory; so does the hash seed file kept in it.
   mkdir(c.data_dir.c_str(), 0755);
-  absl::StatusOr<uint64_t> hash_seed = LoadOrCreateHashSeed(c.hash_seed_file);
+  absl::StatusOr<uint64_t> hash_seed = base::LoadOrCreateHashSeed(c.hash_seed_file);
   if (!hash_seed.ok()) return hash_seed.status();
   engine::RuntimeOptions runtime;
   runtime.hash_seed = *hash_seed;

@@ -10,12 +10,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/types/optional.h"
-#include "engine/sha256.h"
+#include "base/sha256.h"
 #include "store/atomic_file.h"
 
 namespace isopool::store {
 
-using ::isopool::engine::Sha256Hex;
+using ::isopool::base::Sha256Hex;
 namespace {
 
 constexpr absl::string_view kIdPrefix = "sha256:";

@@ -7,11 +7,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "engine/sha256.h"
+#include "base/sha256.h"
 
 namespace isopool::store {
 
-using ::isopool::engine::Sha256Hex;
+using ::isopool::base::Sha256Hex;
 namespace {
 
 constexpr absl::string_view kMetaHeader = "isopool-snapshot-meta 1";

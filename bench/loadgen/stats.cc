@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "service/text_format.h"
+#include "base/text_format.h"
 
 namespace loadgen {
 namespace {
@@ -19,7 +19,7 @@ void AddCounts(const std::map<std::string, int64_t>& from, std::map<std::string,
   for (const auto& [key, n] : from) to[key] += n;
 }
 
-std::string JsonString(const std::string& s) { return isopool::service::JsonQuote(s); }
+std::string JsonString(const std::string& s) { return isopool::base::JsonQuote(s); }
 
 // Finite numbers only: JSON has no NaN or infinity.
 std::string JsonNumber(double v) {

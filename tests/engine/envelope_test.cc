@@ -2,9 +2,9 @@
 // V8 reads a byte, as a Status, and the process lives.
 #include "engine/envelope.h"
 
+#include "base/sha256.h"
 #include "engine/internal/fields.h"
 #include "engine/runtime.h"
-#include "engine/sha256.h"
 #include "engine/snapshot.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
@@ -26,7 +26,7 @@ std::string* EnvelopeTest::envelope_ = nullptr;
 // Re-seals bytes with a valid trailing checksum, as a careful attacker or a buggy tool would.
 std::string Reseal(std::string body_with_old_digest) {
   body_with_old_digest.resize(body_with_old_digest.size() - 32);
-  return body_with_old_digest + Sha256(body_with_old_digest);
+  return body_with_old_digest + base::Sha256(body_with_old_digest);
 }
 
 TEST_F(EnvelopeTest, ValidEnvelopeDecodesAndRestores) {
@@ -35,8 +35,8 @@ TEST_F(EnvelopeTest, ValidEnvelopeDecodesAndRestores) {
   const Envelope& e = (*snapshot)->envelope();
   EXPECT_EQ(e.v8_version, V8Version());
   EXPECT_EQ(e.compat_digest, CompatibilityDigest());
-  EXPECT_EQ(e.bundle_sha256, Sha256Hex("function f() { return 1; }"));
-  EXPECT_EQ(e.blob_sha256, Sha256Hex(e.blob));
+  EXPECT_EQ(e.bundle_sha256, base::Sha256Hex("function f() { return 1; }"));
+  EXPECT_EQ(e.blob_sha256, base::Sha256Hex(e.blob));
   EXPECT_TRUE(e.options.deterministic);
   auto isolate = testing::NewIsolate(*snapshot);
   CallRequest request;
@@ -89,7 +89,7 @@ TEST_F(EnvelopeTest, RejectsMismatchedFlagsDigestAndV8Version) {
   absl::StatusOr<Envelope> decoded = DecodeEnvelope(*envelope_);
   ASSERT_TRUE(decoded.ok());
   Envelope flags = *decoded;
-  flags.compat_digest = Sha256Hex("built with --no-lazy");
+  flags.compat_digest = base::Sha256Hex("built with --no-lazy");
   absl::StatusOr<std::shared_ptr<const Snapshot>> s1 =
       Snapshot::FromEnvelope(EncodeEnvelope(flags));
   EXPECT_EQ(s1.status().code(), absl::StatusCode::kFailedPrecondition);

@@ -1,12 +1,12 @@
 #include "tests/store/crash_ops.h"
 
 #include "absl/strings/str_cat.h"
-#include "engine/sha256.h"
+#include "base/sha256.h"
 #include "tests/store/test_util.h"
 
 namespace isopool::store::testing {
 
-using ::isopool::engine::Sha256Hex;
+using ::isopool::base::Sha256Hex;
 namespace {
 
 constexpr uint64_t kNames = 6;

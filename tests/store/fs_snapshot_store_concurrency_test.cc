@@ -9,14 +9,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/sha256.h"
+#include "base/sha256.h"
 #include "gtest/gtest.h"
 #include "store/fs_snapshot_store.h"
 #include "tests/store/test_util.h"
 
 namespace isopool::store {
 
-using ::isopool::engine::Sha256Hex;
+using ::isopool::base::Sha256Hex;
 namespace {
 
 using ::isopool::store::testing::CheckEnvelope;

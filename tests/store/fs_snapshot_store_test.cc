@@ -8,14 +8,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/sha256.h"
+#include "base/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/store/test_util.h"
 
 namespace isopool::store {
 
-using ::isopool::engine::Sha256Hex;
+using ::isopool::base::Sha256Hex;
 namespace {
 
 using ::isopool::store::testing::FilesIn;

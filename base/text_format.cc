@@ -1,9 +1,9 @@
-#include "service/text_format.h"
+#include "base/text_format.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace isopool::service {
+namespace isopool::base {
 
 std::string JsonQuote(absl::string_view text) {
   std::string out = "\"";
@@ -35,7 +35,7 @@ std::string JsonQuote(absl::string_view text) {
   return out + "\"";
 }
 
-std::string GrpcCodeName(grpc::StatusCode code) {
+std::string StatusCodeName(int code) {
   static const char* const kNames[] = {"OK",
                                        "CANCELLED",
                                        "UNKNOWN",
@@ -53,11 +53,10 @@ std::string GrpcCodeName(grpc::StatusCode code) {
                                        "UNAVAILABLE",
                                        "DATA_LOSS",
                                        "UNAUTHENTICATED"};
-  int index = static_cast<int>(code);
-  if (index < 0 || index >= static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) {
-    return absl::StrCat("CODE_", index);
+  if (code < 0 || code >= static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) {
+    return absl::StrCat("CODE_", code);
   }
-  return kNames[index];
+  return kNames[code];
 }
 
-}  // namespace isopool::service
+}  // namespace isopool::base

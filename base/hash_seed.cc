@@ -1,4 +1,4 @@
-#include "service/hash_seed.h"
+#include "base/hash_seed.h"
 
 #include <fcntl.h>
 #include <sys/random.h>
@@ -13,7 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace isopool::service {
+namespace isopool::base {
 
 absl::StatusOr<uint64_t> ParseHashSeed(const std::string& text) {
   std::string trimmed(absl::StripAsciiWhitespace(text));
@@ -68,4 +68,4 @@ absl::StatusOr<uint64_t> LoadOrCreateHashSeed(const std::string& seed_file) {
   return seed;
 }
 
-}  // namespace isopool::service
+}  // namespace isopool::base

@@ -1,10 +1,10 @@
-#include "engine/sha256.h"
+#include "base/sha256.h"
 
 #include <string>
 
 #include "gtest/gtest.h"
 
-namespace isopool::engine {
+namespace isopool::base {
 namespace {
 
 TEST(Sha256Test, KnownVectors) {  // FIPS 180-2 examples
@@ -16,4 +16,4 @@ TEST(Sha256Test, KnownVectors) {  // FIPS 180-2 examples
 }
 
 }  // namespace
-}  // namespace isopool::engine
+}  // namespace isopool::base

@@ -9,15 +9,15 @@
 //      snapshots packed with it.
 //
 // Thread-safety: call once at start-up.
-#ifndef ISOPOOL_SERVICE_HASH_SEED_H_
-#define ISOPOOL_SERVICE_HASH_SEED_H_
+#ifndef ISOPOOL_BASE_HASH_SEED_H_
+#define ISOPOOL_BASE_HASH_SEED_H_
 
 #include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
 
-namespace isopool::service {
+namespace isopool::base {
 
 // The largest seed V8 10.2 accepts (it parses --hash-seed as int64).
 inline constexpr uint64_t kMaxHashSeed = 0x7fffffffffffffff;
@@ -27,6 +27,6 @@ absl::StatusOr<uint64_t> LoadOrCreateHashSeed(const std::string& seed_file);
 // Parses "123" or "0x7b"; InvalidArgument for anything else, zero, or above kMaxHashSeed.
 absl::StatusOr<uint64_t> ParseHashSeed(const std::string& text);
 
-}  // namespace isopool::service
+}  // namespace isopool::base
 
-#endif  // ISOPOOL_SERVICE_HASH_SEED_H_
+#endif  // ISOPOOL_BASE_HASH_SEED_H_

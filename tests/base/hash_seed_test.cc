@@ -1,4 +1,4 @@
-#include "service/hash_seed.h"
+#include "base/hash_seed.h"
 
 #include <sys/stat.h>
 
@@ -7,7 +7,7 @@
 
 #include "gtest/gtest.h"
 
-namespace isopool::service {
+namespace isopool::base {
 namespace {
 
 std::string TempPath(const std::string& name) {
@@ -54,4 +54,4 @@ TEST(HashSeedTest, CorruptFileIsAnErrorNotANewSeed) {
 }
 
 }  // namespace
-}  // namespace isopool::service
+}  // namespace isopool::base
