@@ -52,6 +52,14 @@ void SetDeadline(const Invocation& invocation, int64_t default_ms, grpc::ClientC
   context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
 }
 
+void SetSnapshotAffinity(const std::string& snapshot, grpc::ClientContext* context) {
+  // Names and ids are printable ASCII; anything else is the server's to refuse, not a header.
+  for (char c : snapshot) {
+    if (c <= ' ' || c > '~') return;
+  }
+  if (!snapshot.empty()) context->AddMetadata(kSnapshotAffinityHeader, snapshot);
+}
+
 int UsageError(const Invocation& invocation, const std::string& message) {
   std::cerr << "isopoolctl " << invocation.command << ": " << message << "\n"
             << "Run 'isopoolctl help " << invocation.command << "' for usage.\n";

@@ -69,6 +69,12 @@ const std::vector<FlagSpec>& GlobalFlags();
 std::shared_ptr<grpc::Channel> MakeChannel(const Invocation& invocation);
 // Sets the deadline: --deadline_ms if given, else `default_ms`.
 void SetDeadline(const Invocation& invocation, int64_t default_ms, grpc::ClientContext* context);
+// The gRPC metadata key a router in front of several replicas hashes on (deploy/README.md,
+// "Snapshot affinity"), so that calls for one snapshot reach the replica whose pool is warm.
+inline constexpr char kSnapshotAffinityHeader[] = "x-isopool-snapshot";
+// Sets x-isopool-snapshot to `snapshot` (a name or an id) unless it is empty (the blank
+// snapshot: any replica will do).
+void SetSnapshotAffinity(const std::string& snapshot, grpc::ClientContext* context);
 
 // Prints a usage error for `command` (stderr) and returns kExitUsage.
 int UsageError(const Invocation& invocation, const std::string& message);

@@ -116,6 +116,7 @@ int Run(const Invocation& inv) {
   grpc::ClientContext context;
   // The deadline caps the script's timeout on the server: leave room beyond the asked timeout.
   SetDeadline(inv, std::max<int64_t>(60000, int64_t{limits->timeout_ms()} + 10000), &context);
+  SetSnapshotAffinity(request.snapshot(), &context);
   v1::ExecuteResponse response;
   grpc::Status status = stub->Execute(&context, request, &response);
   if (!status.ok()) return ReportRpcError(inv, "exec", status);

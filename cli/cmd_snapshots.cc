@@ -70,6 +70,7 @@ int RunGet(const Invocation& inv) {
   SetDeadline(inv, kDeadlineMs, &context);
   v1::GetSnapshotRequest request;
   request.set_snapshot(inv.line.positional()[0]);
+  SetSnapshotAffinity(request.snapshot(), &context);
   v1::Snapshot snapshot;
   grpc::Status status = stub->GetSnapshot(&context, request, &snapshot);
   if (!status.ok()) return ReportRpcError(inv, "get", status);
@@ -131,6 +132,7 @@ int RunRm(const Invocation& inv) {
   SetDeadline(inv, kDeadlineMs, &context);
   v1::DeleteSnapshotRequest request;
   request.set_snapshot(inv.line.positional()[0]);
+  SetSnapshotAffinity(request.snapshot(), &context);
   v1::DeleteSnapshotResponse response;
   grpc::Status status = stub->DeleteSnapshot(&context, request, &response);
   if (!status.ok()) return ReportRpcError(inv, "rm", status);

@@ -79,6 +79,8 @@ int Run(const Invocation& inv) {
   std::unique_ptr<v1::Isopool::Stub> stub = v1::Isopool::NewStub(MakeChannel(inv));
   grpc::ClientContext context;
   SetDeadline(inv, 10 * 60 * 1000, &context);
+  // The upload lands where the name's calls will: its prewarmed pool is where it is used.
+  SetSnapshotAffinity(spec->name(), &context);
   v1::UploadSnapshotResponse response;
   std::unique_ptr<grpc::ClientWriter<v1::UploadSnapshotRequest>> writer =
       stub->UploadSnapshot(&context, &response);

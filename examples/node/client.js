@@ -49,15 +49,24 @@ function load(file) {
 const deadline = () => ({ deadline: Date.now() + DEADLINE_MS });
 
 // Unary calls as promises; a failed call rejects with its gRPC status.
-function unary(client, method, request) {
+// Snapshot affinity: a router in front of several replicas hashes this header, so calls for one
+// snapshot reach the replica whose pool is warm (deploy/README.md, "Snapshot affinity").
+function affinity(snapshot) {
+  const metadata = new grpc.Metadata();
+  if (snapshot) metadata.set("x-isopool-snapshot", snapshot);
+  return metadata;
+}
+
+function unary(client, method, request, snapshot) {
   return new Promise((resolve, reject) => {
-    client[method](request, deadline(), (err, response) => (err ? reject(err) : resolve(response)));
+    client[method](request, affinity(snapshot), deadline(),
+                   (err, response) => (err ? reject(err) : resolve(response)));
   });
 }
 
 function upload(client, spec, bytes) {
   return new Promise((resolve, reject) => {
-    const call = client.UploadSnapshot(deadline(), (err, response) =>
+    const call = client.UploadSnapshot(affinity(spec.name), deadline(), (err, response) =>
       err ? reject(err) : resolve(response));
     call.write({ spec });  // the first message is the spec, the rest are chunks
     for (let offset = 0; offset < bytes.length; offset += CHUNK_BYTES) {
@@ -90,7 +99,7 @@ async function main() {
     snapshot: args.name,
     function: { name: "summarize", args_json: JSON.stringify([numbers]) },
     limits: { timeout_ms: 1000 },
-  });
+  }, args.name);
   for (const line of response.logs) console.log(`  [${line.level}] ${line.message}`);
   if (response.error) {
     throw new Error(`script error ${response.error.kind}: ${response.error.message}\n` +

@@ -76,6 +76,12 @@ class HealthStub:
             response_deserializer=health_pb.HealthCheckResponse.FromString)
 
 
+def affinity(snapshot):
+    """Snapshot affinity: a router in front of several replicas hashes this header, so calls
+    for one snapshot reach the replica whose pool is warm (deploy/README.md)."""
+    return [("x-isopool-snapshot", snapshot)] if snapshot else []
+
+
 def upload_requests(pb, spec, data):
     """The UploadSnapshot stream: the spec first, then the bundle in chunks."""
     yield pb.UploadSnapshotRequest(spec=spec)
@@ -97,7 +103,8 @@ def run(args, pb, health_pb):
         with open(BUNDLE, "rb") as f:
             bundle = f.read()
         spec = pb.SnapshotSpec(name=args.name, kind=pb.ES_MODULE)
-        uploaded = stub.UploadSnapshot(upload_requests(pb, spec, bundle), timeout=TIMEOUT_S)
+        uploaded = stub.UploadSnapshot(upload_requests(pb, spec, bundle), timeout=TIMEOUT_S,
+                                       metadata=affinity(spec.name))
         snapshot = uploaded.snapshot
         print(f"uploaded {snapshot.name}: {snapshot.id} ({snapshot.blob_bytes} bytes of snapshot,"
               f" {'new' if uploaded.created else 'already stored'})")
@@ -107,7 +114,7 @@ def run(args, pb, health_pb):
             snapshot=args.name,
             function=pb.FunctionCall(name="summarize", args_json=json.dumps([numbers])),
             limits=pb.Limits(timeout_ms=1000))
-        response = stub.Execute(request, timeout=TIMEOUT_S)
+        response = stub.Execute(request, timeout=TIMEOUT_S, metadata=affinity(request.snapshot))
         for line in response.logs:
             print(f"  [{pb.LogLine.Level.Name(line.level)}] {line.message}")
         if response.HasField("error"):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy/k8s: renders the base and overlays/persistent with `kubectl kustomize` (offline),
+# deploy/k8s: renders the base, overlays/persistent and overlays/shared-store with `kubectl kustomize` (offline),
 # validates every object with kubernetes-models, and checks the consistency rules
 # (validate_k8s.mjs says which), and validates alerts.yml wrapped as a PrometheusRule.
 source "$(dirname "$(readlink -f "$0")")/lib.sh"

@@ -1,4 +1,4 @@
-// Renders deploy/k8s (the base and overlays/persistent) with `kubectl kustomize`, validates every
+// Renders deploy/k8s (the base, overlays/persistent and overlays/shared-store) with `kubectl kustomize`, validates every
 // object against the Kubernetes schemas of the npm package kubernetes-models (the ServiceMonitor
 // against @kubernetes-models/prometheus-operator), and checks the rules that tie the manifests to
 // the server: gRPC probes on 50051, grace period > drain, memory limit >= budget + overhead,
@@ -28,6 +28,10 @@ const FLAGS = [
   "execute_threads", "drain_grace_seconds", "default_isolation", "default_timeout_ms",
   "max_timeout_ms", "default_heap_mib", "max_heap_mib", "max_upload_bytes",
   "max_concurrent_uploads", "allow_prebuilt_envelopes", "log_level", "v8_flags",
+  // The shared snapshot store (service/store_config.cc).
+  "snapshot_store", "pg_conninfo", "pg_pool_size", "s3_endpoint", "s3_bucket", "s3_region",
+  "s3_prefix", "cache_max_mib", "store_timeout_ms", "store_transfer_timeout_ms",
+  "sweep_grace_seconds", "sweep_interval_seconds",
 ].map((f) => "ISOPOOL_" + f.toUpperCase());
 
 const [kubectl, k8sDir, alertsFile] = process.argv.slice(2);
@@ -245,12 +249,62 @@ function ruleErrors(objs, mode) {
   return errors;
 }
 
+// overlays/shared-store: the server objects follow the base's rules; the router and the
+// shared store's settings follow these.
+const isRouter = (o) =>
+  o.metadata?.labels?.["app.kubernetes.io/component"] === "router" ||
+  (o.kind === "ConfigMap" && o.metadata?.name?.startsWith("isopool-router"));
+function sharedErrors(objs) {
+  const errors = [];
+  const fail = (msg) => errors.push(msg);
+  const server = objs.find((o) => o.kind === "Deployment" && !isRouter(o));
+  const cm = objs.find((o) => o.kind === "ConfigMap" && !isRouter(o));
+  const env = cm?.data ?? {};
+  if (env.ISOPOOL_SNAPSHOT_STORE !== "shared") fail("ISOPOOL_SNAPSHOT_STORE is not shared");
+  for (const k of ["ISOPOOL_PG_CONNINFO", "ISOPOOL_S3_ENDPOINT", "ISOPOOL_S3_BUCKET"]) {
+    if (!env[k]) fail(`ConfigMap lacks ${k}`);
+  }
+  if (/password/i.test(env.ISOPOOL_PG_CONNINFO ?? "")) fail("a password in the ConfigMap");
+  const c = server?.spec?.template?.spec?.containers?.find((x) => x.name === "isopool");
+  const fromSecret = Object.fromEntries(
+    (c?.env ?? []).filter((e) => e.valueFrom?.secretKeyRef).map((e) => [e.name, e.valueFrom.secretKeyRef.name]));
+  for (const k of ["ISOPOOL_HASH_SEED", "ISOPOOL_S3_ACCESS_KEY", "ISOPOOL_S3_SECRET_KEY", "PGPASSWORD"]) {
+    if (!fromSecret[k]) fail(`${k} does not come from a Secret`);
+  }
+  const cacheMiB = Number(env.ISOPOOL_CACHE_MAX_MIB);
+  const data = (server?.spec?.template?.spec?.volumes ?? []).find((v) => v.name === "data");
+  if (!(cacheMiB > 0 && cacheMiB * 2 ** 20 < bytes(data?.emptyDir?.sizeLimit))) {
+    fail(`ISOPOOL_CACHE_MAX_MIB ${env.ISOPOOL_CACHE_MAX_MIB} does not fit the data emptyDir`);
+  }
+  const router = objs.find((o) => o.kind === "Deployment" && isRouter(o));
+  const routerCm = objs.find((o) => o.kind === "ConfigMap" && isRouter(o));
+  const cfg = routerCm?.data?.["haproxy.cfg"] ?? "";
+  if (!router) fail("no router Deployment");
+  if (!/balance\s+hdr\(x-isopool-snapshot\)/.test(cfg)) fail("router does not hash x-isopool-snapshot");
+  if (!/hash-type\s+consistent/.test(cfg)) fail("router hashing is not consistent");
+  if (!/proto h2/.test(cfg)) fail("router does not speak h2 (gRPC)");
+  const mounted = router?.spec?.template?.spec?.volumes?.some((v) => v.configMap?.name === routerCm?.metadata?.name);
+  if (!mounted) fail("router does not mount its haproxy.cfg ConfigMap");
+  const svc = objs.find((o) => o.kind === "Service" && isRouter(o));
+  if (!svc || !matches(svc.spec?.selector, router?.spec?.template?.metadata?.labels)) {
+    fail("no Service selects the router pods");
+  }
+  return errors;
+}
+
 async function check(name, objs, mode) {
-  return [...(await schemaErrors(objs)), ...ruleErrors(objs, mode)].map((e) => `${name}: ${e}`);
+  const rules = mode === "shared"
+    ? [...ruleErrors(objs.filter((o) => !isRouter(o)), "base"), ...sharedErrors(objs)]
+    : ruleErrors(objs, mode);
+  return [...(await schemaErrors(objs)), ...rules].map((e) => `${name}: ${e}`);
 }
 
 let failed = 0;
-const renders = { base: render(`${k8sDir}/base`), persistent: render(`${k8sDir}/overlays/persistent`) };
+const renders = {
+  base: render(`${k8sDir}/base`),
+  persistent: render(`${k8sDir}/overlays/persistent`),
+  shared: render(`${k8sDir}/overlays/shared-store`),
+};
 for (const [mode, objs] of Object.entries(renders)) {
   const errors = await check(mode, objs, mode);
   errors.forEach((e) => console.log("FAIL " + e));
@@ -319,7 +373,28 @@ for (const [name, mutate, expect] of breaks) {
     failed++;
   }
 }
-console.log(`negative controls: ${breaks.length + 1} breaks tried`);
+// The shared-store overlay's rules, broken.
+const sharedBreaks = [
+  ["round-robin router", (o) => {
+    const cm = o.find((x) => x.kind === "ConfigMap" && isRouter(x));
+    cm.data["haproxy.cfg"] = cm.data["haproxy.cfg"].replace(/balance hdr\(x-isopool-snapshot\)/, "balance roundrobin");
+  }, "does not hash x-isopool-snapshot"],
+  ["hash seed in the clear", (o) => {
+    const c = o.find((x) => x.kind === "Deployment" && !isRouter(x)).spec.template.spec.containers[0];
+    c.env = c.env.filter((e) => e.name !== "ISOPOOL_HASH_SEED");
+  }, "ISOPOOL_HASH_SEED does not come from a Secret"],
+  ["fs store", (o) => (o.find((x) => x.kind === "ConfigMap" && !isRouter(x)).data.ISOPOOL_SNAPSHOT_STORE = "fs"), "is not shared"],
+];
+for (const [name, mutate, expect] of sharedBreaks) {
+  const copy = structuredClone(renders.shared);
+  mutate(copy);
+  const errors = await check("shared", copy, "shared");
+  if (!errors.some((e) => e.includes(expect))) {
+    console.log(`FAIL negative control "${name}": want an error with "${expect}", got ${JSON.stringify(errors)}`);
+    failed++;
+  }
+}
+console.log(`negative controls: ${breaks.length + 1 + sharedBreaks.length} breaks tried`);
 
 console.log(failed ? `${failed} problem(s)` : "all Kubernetes objects valid and consistent");
 process.exit(failed ? 1 : 0);
