@@ -22,6 +22,8 @@ const char* ErrorKindName(ErrorKind kind) {
       return "promise_never_settled";
     case ErrorKind::kTerminated:
       return "terminated";
+    case ErrorKind::kWorkerCrashed:
+      return "worker_crashed";
   }
   return "unknown";
 }

@@ -48,6 +48,8 @@ enum class ErrorKind {
   kResultNotJson,
   kPromiseNeverSettled,
   kTerminated,
+  // The process running the call died (worker processes; reported by the supervisor).
+  kWorkerCrashed,
 };
 
 // "syntax", "exception", "timeout", ... (also the service's metric label values).

@@ -20,6 +20,10 @@ namespace {
 
 std::atomic<uint64_t> next_isolate_id{1};
 
+// How much the near-heap-limit callback grants at a time, and at most in all.
+constexpr size_t kNearHeapLimitStep = 32 << 20;
+size_t HeapCeiling(size_t initial) { return initial + std::max<size_t>(initial / 2, 64 << 20); }
+
 GcType ToGcType(v8::GCType type) {
   if (type & v8::kGCTypeScavenge) return GcType::kScavenge;
   if (type & v8::kGCTypeMinorMarkCompact) return GcType::kScavenge;
@@ -115,6 +119,9 @@ absl::StatusOr<std::unique_ptr<JsIsolate>> JsIsolate::Create(
   isolate->SetData(0, self.get());
   isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate->AddNearHeapLimitCallback(&JsIsolate::OnNearHeapLimit, self.get());
+  const RuntimeOptions& runtime = CurrentRuntimeOptions();
+  if (runtime.on_oom != nullptr) isolate->SetOOMErrorHandler(runtime.on_oom);
+  if (runtime.on_fatal_error != nullptr) isolate->SetFatalErrorHandler(runtime.on_fatal_error);
   isolate->AddGCPrologueCallback(
       reinterpret_cast<v8::Isolate::GCCallbackWithData>(&JsIsolate::OnGcPrologue), self.get());
   isolate->AddGCEpilogueCallback(
@@ -223,12 +230,15 @@ absl::Status JsIsolate::LoadBundle(absl::string_view source, const PackOptions& 
   return internal::LoadBundle(isolate, context, source, options, exports);
 }
 
-size_t JsIsolate::OnNearHeapLimit(void* data, size_t current, size_t /*initial*/) {
+size_t JsIsolate::OnNearHeapLimit(void* data, size_t current, size_t initial) {
   auto* self = static_cast<JsIsolate*>(data);
   self->memory_limit_hit_ = true;
   static_cast<v8::Isolate*>(self->isolate_)->TerminateExecution();
-  // Headroom so the terminating call can unwind; the isolate is condemned afterwards.
-  return current + std::max<size_t>(current, 32 << 20);
+  // Headroom so the terminating call can unwind (the isolate is condemned afterwards), but
+  // bounded: a builtin that ignores termination (a slow-path Array.prototype.fill) calls back
+  // again and again, and granting each time let one isolate reach 11.6 GiB. Past the ceiling V8
+  // declares a fatal OOM: a worker process dies and the supervisor answers MEMORY_LIMIT.
+  return std::max(current, std::min(current + kNearHeapLimitStep, HeapCeiling(initial)));
 }
 
 void JsIsolate::OnGcPrologue(void* /*isolate*/, int /*type*/, int /*flags*/, void* data) {

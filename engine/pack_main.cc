@@ -8,6 +8,7 @@
 // else. This process runs V8 with fixed seeds (deterministic packing), which is why it is never the
 // serving process. See engine/pack_process.h.
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include <v8.h>
 
@@ -18,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/lockdown.h"
 #include "engine/pack.h"
 #include "engine/pack_process.h"
 #include "engine/runtime.h"
@@ -69,6 +71,12 @@ int main(int argc, char** argv) {
     v8::V8::SetFlagsFromString(heap_flag.c_str());
   }
   if (absl::Status s = isopool::engine::InitializeRuntime(runtime); !s.ok()) {
+    std::cerr << s.message();
+    return isopool::engine::kPackExitFailed;
+  }
+  // From here on the bundle's code runs: no new files, sockets or processes.
+  tzset();
+  if (absl::Status s = isopool::base::LockDown(); !s.ok()) {
     std::cerr << s.message();
     return isopool::engine::kPackExitFailed;
   }

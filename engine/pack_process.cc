@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,8 +17,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "engine/internal/fields.h"
-
-extern char** environ;
 
 namespace isopool::engine {
 
@@ -65,7 +64,9 @@ absl::StatusOr<std::string> PackInChildProcess(const PackProcessOptions& process
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   pid_t pid;
-  int spawned = posix_spawn(&pid, process.binary.c_str(), &actions, nullptr, argv.data(), environ);
+  char* empty_environment[] = {nullptr};  // the child learns nothing from the server's
+  int spawned =
+      posix_spawn(&pid, process.binary.c_str(), &actions, nullptr, argv.data(), empty_environment);
   posix_spawn_file_actions_destroy(&actions);
   close(in[0]);
   close(out[1]);
@@ -86,7 +87,8 @@ absl::StatusOr<std::string> PackInChildProcess(const PackProcessOptions& process
   // The child's own timeout fires first; this one catches a child that hangs outside V8.
   absl::Time deadline =
       absl::Now() + absl::Milliseconds(options.build_timeout_ms) + absl::Seconds(5);
-  bool out_open = true, err_open = true, timed_out = false;
+  bool out_open = true, err_open = true, timed_out = false, too_much = false;
+  constexpr size_t kMaxStderrBytes = 64 << 10;
   fcntl(in[1], F_SETFL, O_NONBLOCK);
   while (out_open || err_open) {
     pollfd fds[3];
@@ -116,15 +118,26 @@ absl::StatusOr<std::string> PackInChildProcess(const PackProcessOptions& process
       ssize_t r = read(fds[i].fd, buffer, sizeof(buffer));
       std::string& sink = fds[i].fd == out[0] ? stdout_bytes : stderr_bytes;
       if (r > 0) {
-        sink.append(buffer, r);
+        size_t cap = fds[i].fd == out[0] ? process.max_output_bytes : kMaxStderrBytes;
+        if (sink.size() + static_cast<size_t>(r) > cap) {
+          if (fds[i].fd == out[0]) too_much = true;
+          sink.append(buffer, std::min(static_cast<size_t>(r), cap - sink.size()));
+        } else {
+          sink.append(buffer, r);
+        }
       } else if (r == 0 || errno != EINTR) {
         (fds[i].fd == out[0] ? out_open : err_open) = false;
       }
     }
+    if (too_much) break;
   }
-  if (timed_out) kill(pid, SIGKILL);
+  if (timed_out || too_much) kill(pid, SIGKILL);
   int wstatus = 0;
   while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  if (too_much) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the pack process wrote more than ", process.max_output_bytes, " bytes; it was stopped"));
   }
   if (timed_out) {
     return absl::ResourceExhaustedError(

@@ -3,7 +3,9 @@
 // Why a child: deterministic packing needs V8's process-wide fixed seeds, which would make every
 // tenant's Math.random() predictable in the serving process; and a bundle that crashes V8 or
 // runs away while packing must not take the server down. The child gets CPU-time and core-size
-// rlimits and a V8 heap cap, and is killed when it runs past the build timeout.
+// rlimits, a V8 heap cap, an empty environment and, once V8 is up, a seccomp filter
+// (base/lockdown.h: no open, socket, execve, ...). It is killed when it runs past the build
+// timeout or writes back more than `max_output_bytes`.
 //
 // The protocol (stdin -> stdout) is private to this file and pack_main.cc.
 // Thread-safety: any thread, concurrently (each call spawns its own child).
@@ -26,6 +28,9 @@ struct PackProcessOptions {
   // matches (RuntimeOptions). The seed travels on the child's stdin, never on its command line.
   std::vector<std::string> v8_flags;
   uint64_t hash_seed = 0;
+  // The most the child may write on stdout (the envelope); beyond it the child is killed and the
+  // build fails with ResourceExhausted. Its stderr (the error) is cut at 64 KiB.
+  size_t max_output_bytes = size_t{1} << 30;
 };
 
 // Packs `source` in a child process. Errors as engine::Pack, plus ResourceExhausted when the

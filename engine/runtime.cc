@@ -1,6 +1,7 @@
 #include "engine/runtime.h"
 
 #include <libplatform/libplatform.h>
+#include <sys/random.h>
 #include <v8.h>
 
 #include <algorithm>
@@ -16,6 +17,17 @@
 
 namespace isopool::engine {
 namespace {
+
+// V8's entropy source: getrandom(2), which needs no file descriptor.
+bool FillWithRandomBytes(unsigned char* buffer, size_t length) {
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = getrandom(buffer + done, length - done, 0);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
 
 // The pack process's --random-seed; any fixed value works, but it must never change, or
 // envelopes built by different versions of isopool would differ.
@@ -89,6 +101,9 @@ absl::Status InitializeRuntime(const RuntimeOptions& options) {
   if (options.fixed_random_seed) v8::V8::SetFlagsFromString(kPackRandomSeedFlag);
   if (!options.rehash_snapshot) v8::V8::SetFlagsFromString("--no-rehash-snapshot");
   // Our own watchdog and NearHeapLimitCallback enforce limits; V8 must not print to stdout.
+  // Isolates seed Math.random from here rather than by opening /dev/urandom, which a locked-down
+  // worker cannot do (V8 would fall back to a seed from timing data).
+  v8::V8::SetEntropySource(&FillWithRandomBytes);
   v8::V8::InitializeICUDefaultLocation(options.argv0.empty() ? nullptr : options.argv0.c_str());
   int threads = options.platform_threads > 0
                     ? options.platform_threads

@@ -44,6 +44,12 @@ struct RuntimeOptions {
   // Rehash snapshots at restore. Needless when hash_seed is fixed (restores are then ~2x
   // faster: V8 skips walking every hash table); needed only when it is random.
   bool rehash_snapshot = false;
+  // Called on the thread where V8 gives up (a heap it cannot grow, a failed CHECK), just before
+  // V8 aborts the process; set on every isolate JsIsolate::Create makes. Worker processes use
+  // them to tell the supervisor which call killed them. Must be async-signal-safe in spirit:
+  // no locks, no allocation; they may end the process themselves.
+  void (*on_oom)(const char* location, bool is_heap_oom) = nullptr;
+  void (*on_fatal_error)(const char* location, const char* message) = nullptr;
   // Path of the binary, for ICU's data lookup. Debian's libnode uses system ICU (libicu72),
   // so this is only a hint.
   std::string argv0;

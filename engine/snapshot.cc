@@ -1,6 +1,5 @@
 #include "engine/snapshot.h"
 
-
 namespace isopool::engine {
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> Snapshot::FromEnvelope(absl::string_view bytes) {

@@ -19,7 +19,7 @@ int64_t ThreadCpuNanos(clockid_t clock) {
 
 Watchdog::Watch::Watch(Watchdog& watchdog, v8::Isolate* isolate, absl::Duration wall,
                        absl::Duration cpu)
-    : watchdog_(watchdog), isolate_(isolate) {
+    : watchdog_(watchdog), isolate_(isolate), thread_(pthread_self()) {
   if (pthread_getcpuclockid(pthread_self(), &cpu_clock_) != 0) cpu_clock_ = CLOCK_THREAD_CPUTIME_ID;
   absl::Time now = absl::Now();
   wall_deadline_ = now + wall;
@@ -70,14 +70,15 @@ void Watchdog::Unregister(Watch* watch) {
   watches_.erase(watch);
 }
 
-absl::Time Watchdog::Check(Watch* watch, absl::Time now, int* became_unresponsive) {
+absl::Time Watchdog::Check(Watch* watch, absl::Time now,
+                           std::vector<pthread_t>* became_unresponsive) {
   if (watch->fired_.load() != Fired::kNone) {
     // Already terminated; escalate if the thread is still in JavaScript after the grace.
     absl::Time escalate_at = watch->fired_at_ + options_.unresponsive_grace;
     if (now < escalate_at) return escalate_at;
     if (!watch->unresponsive_.exchange(true)) {
       watch->isolate_->TerminateExecution();
-      ++*became_unresponsive;
+      became_unresponsive->push_back(watch->thread_);
     }
     return absl::InfiniteFuture();
   }
@@ -106,16 +107,16 @@ void Watchdog::Run() {
   while (!stopping_) {
     absl::Time now = absl::Now();
     absl::Time nearest = absl::InfiniteFuture();
-    int became_unresponsive = 0;
+    std::vector<pthread_t> became_unresponsive;
     for (auto& [watch, unused] : watches_) {
       if (watch->next_check_ <= now) {
         watch->next_check_ = Check(watch, now, &became_unresponsive);
       }
       nearest = std::min(nearest, watch->next_check_);
     }
-    if (became_unresponsive > 0 && options_.on_unresponsive) {
+    if (!became_unresponsive.empty() && options_.on_unresponsive) {
       lock.unlock();
-      for (int i = 0; i < became_unresponsive; ++i) options_.on_unresponsive();
+      for (pthread_t thread : became_unresponsive) options_.on_unresponsive(thread);
       lock.lock();
       continue;  // the watch set may have changed meanwhile
     }

@@ -26,6 +26,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
@@ -41,10 +42,11 @@ class Watchdog {
   struct Options {
     // How long a terminated call may keep running before it is called unresponsive.
     absl::Duration unresponsive_grace = absl::Milliseconds(500);
-    // Called on the watchdog thread, with no lock held, each time a call becomes unresponsive:
-    // the thread running it is stuck inside V8 for as long as the builtin takes (measured: up
-    // to tens of seconds), so its owner may want to replace that worker.
-    std::function<void()> on_unresponsive;
+    // Called on the watchdog thread, with no lock held, each time a call becomes unresponsive,
+    // with the thread that runs it: that thread is stuck inside V8 for as long as the builtin
+    // takes (measured: up to tens of seconds), so its owner may want to replace it, or kill
+    // the process it runs in.
+    std::function<void(pthread_t stuck_thread)> on_unresponsive;
   };
 
   enum class Fired { kNone, kWall, kCpu };
@@ -69,6 +71,7 @@ class Watchdog {
     friend class Watchdog;
     Watchdog& watchdog_;
     v8::Isolate* const isolate_;
+    const pthread_t thread_;
     clockid_t cpu_clock_;
     absl::Time wall_deadline_;
     int64_t cpu_start_ns_;
@@ -93,7 +96,7 @@ class Watchdog {
   void Unregister(Watch* watch);
   void Run();
   // Returns when `watch` should next be looked at; counts new unresponsive calls.
-  absl::Time Check(Watch* watch, absl::Time now, int* became_unresponsive)
+  absl::Time Check(Watch* watch, absl::Time now, std::vector<pthread_t>* became_unresponsive)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;

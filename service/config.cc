@@ -22,6 +22,17 @@ ABSL_FLAG(int, memory_budget_mib, 1024, "Memory budget for all isolates, MiB");
 ABSL_FLAG(int, max_isolates, 64, "Most isolates across all snapshots");
 ABSL_FLAG(int, restore_threads, 0, "Background restore threads; 0 = number of cores");
 ABSL_FLAG(int, execute_threads, 0, "Threads that run JavaScript; 0 = number of cores");
+ABSL_FLAG(int, workers, 2,
+          "Worker processes that run JavaScript; 0 runs it inside the server (trusted code only: "
+          "a V8 fatal error then ends the server)");
+ABSL_FLAG(int, worker_memory_mib, 0,
+          "RSS cap of one worker process, MiB; 0 = (--memory_budget_mib + 256) / --workers");
+ABSL_FLAG(std::string, worker_binary, "", "Path of isopool_worker; default: next to this binary");
+ABSL_FLAG(int, unresponsive_grace_ms, 100,
+          "How long a call may ignore termination past its limit before its worker is killed");
+ABSL_FLAG(bool, worker_lockdown, true, "Lock worker processes down with seccomp-bpf");
+ABSL_FLAG(bool, test_only_fault_injection, false,
+          "TEST ONLY: calls whose source starts with __isopool_fault__: crash their worker");
 ABSL_FLAG(int, max_pending_calls, 1024, "Execute calls queued beyond which RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, default_isolation, "context",
           "Isolation of snapshots that do not choose: fresh|context|shared");
@@ -99,6 +110,20 @@ absl::StatusOr<ServerConfig> LoadServerConfig() {
     c.execute_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   c.max_pending_calls = absl::GetFlag(FLAGS_max_pending_calls);
+  c.workers = absl::GetFlag(FLAGS_workers);
+  if (c.workers < 0) return absl::InvalidArgumentError("--workers must be 0 or more");
+  c.worker_memory_bytes = static_cast<size_t>(std::max(0, absl::GetFlag(FLAGS_worker_memory_mib)))
+                          << 20;
+  if (c.worker_memory_bytes == 0 && c.workers > 0) {
+    // Together the caps are the budget + 256 MiB: with the supervisor and the idle spare they fit
+    // the pod's limit of budget + 512 MiB (deploy/k8s).
+    c.worker_memory_bytes = (c.global.memory_budget_bytes + (size_t{256} << 20)) / c.workers;
+  }
+  c.worker_binary = absl::GetFlag(FLAGS_worker_binary);
+  c.unresponsive_grace =
+      absl::Milliseconds(std::max(1, absl::GetFlag(FLAGS_unresponsive_grace_ms)));
+  c.worker_lockdown = absl::GetFlag(FLAGS_worker_lockdown);
+  c.test_only_fault_injection = absl::GetFlag(FLAGS_test_only_fault_injection);
   absl::StatusOr<pool::IsolationMode> isolation =
       ParseIsolationMode(absl::GetFlag(FLAGS_default_isolation));
   if (!isolation.ok()) return isolation.status();

@@ -26,7 +26,17 @@ struct ServerConfig {
 
   // Global pool limits.
   pool::GlobalPolicy global;
-  // Threads that run JavaScript; 0 = number of cores.
+  // Worker processes that run JavaScript (0 = inside the server, for trusted code only), the RSS
+  // cap of each, and the path of their binary (empty = next to the server's).
+  int workers = 2;
+  size_t worker_memory_bytes = 0;
+  std::string worker_binary;
+  // How long a call may ignore termination past its limit before it is answered as unresponsive.
+  absl::Duration unresponsive_grace = absl::Milliseconds(100);
+  bool worker_lockdown = true;
+  // TEST ONLY: "__isopool_fault__:abort|segv|syscalls" sources crash or probe their worker.
+  bool test_only_fault_injection = false;
+  // Threads that run JavaScript (shared among the workers); 0 = number of cores.
   int execute_threads = 0;
   // Calls queued for an execute thread beyond which Execute answers RESOURCE_EXHAUSTED.
   int max_pending_calls = 1024;

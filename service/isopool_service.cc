@@ -20,9 +20,6 @@ grpc::Status Unavailable() {
 
 std::string DisplayId(const std::string& id) { return id.empty() ? "blank" : id; }
 
-// Replacement execute threads allowed at once for calls stuck in uninterruptible builtins.
-constexpr int kMaxStuckWorkers = 16;
-
 // Acquire's errors, with what the caller can do about them.
 grpc::Status AcquireError(const absl::Status& status, const std::string& snapshot) {
   switch (status.code()) {
@@ -47,14 +44,14 @@ grpc::Status AcquireError(const absl::Status& status, const std::string& snapsho
 }  // namespace
 
 IsopoolService::IsopoolService(const ServerConfig& config, store::SnapshotStore& store,
-                               pool::PoolManager& pools, Metrics& metrics,
-                               const engine::PackProcessOptions& pack_process)
+                               SnapshotCatalog& catalog, worker::CallRunner& runner,
+                               Metrics& metrics, const engine::PackProcessOptions& pack_process)
     : config_(config),
       store_(store),
-      pools_(pools),
+      catalog_(catalog),
+      runner_(runner),
       metrics_(metrics),
       pack_process_(pack_process),
-      execute_executor_("isopool-exec", config.execute_threads, config.max_pending_calls),
       build_executor_("isopool-build", config.max_concurrent_uploads,
                       config.max_concurrent_uploads) {}
 
@@ -70,12 +67,6 @@ bool IsopoolService::BeginCall() {
 void IsopoolService::EndCall() {
   absl::MutexLock lock(&mu_);
   --in_flight_;
-}
-
-void IsopoolService::WorkerStuck() {
-  Log(LogLevel::kWarn, "worker_stuck",
-      {{"detail", "a script ignores termination; starting a replacement execute thread"}});
-  execute_executor_.ThreadStuck(kMaxStuckWorkers);
 }
 
 void IsopoolService::StartDraining() {
@@ -112,7 +103,8 @@ grpc::ServerUnaryReactor* IsopoolService::Execute(grpc::CallbackServerContext* c
                                "function.name is empty: name the function to call"),
                   true);
   }
-  std::string snapshot_id;
+  const std::string name = request->snapshot().empty() ? "blank" : request->snapshot();
+  worker::Call call;
   if (!request->snapshot().empty()) {
     absl::StatusOr<std::string> resolved = store_.Resolve(request->snapshot());
     if (!resolved.ok()) {
@@ -125,10 +117,33 @@ grpc::ServerUnaryReactor* IsopoolService::Execute(grpc::CallbackServerContext* c
       }
       return refuse(ToGrpcStatus(resolved.status()), true);
     }
-    snapshot_id = *std::move(resolved);
+    call.snapshot_id = *std::move(resolved);
   }
-  bool queued = execute_executor_.TrySubmit([=, id = std::move(snapshot_id)] {
-    RunExecute(context, request, response, reactor, id, received);
+  absl::StatusOr<SnapshotLimits> defaults = catalog_.Limits(call.snapshot_id);
+  if (!defaults.ok()) return refuse(AcquireError(defaults.status(), name), true);
+  absl::Time deadline = absl::FromChrono(context->deadline());
+  bool has_deadline = deadline < received + absl::Hours(24 * 365);
+  absl::Duration time_left =
+      has_deadline ? deadline - absl::Now() : absl::Milliseconds(config_.max_timeout_ms);
+  if (time_left <= absl::ZeroDuration()) {
+    return refuse(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                               "the deadline passed before the call could start"),
+                  true);
+  }
+  call.limits = ResolveLimits(request->limits(), *defaults, config_, time_left);
+  call.deadline = has_deadline ? deadline : absl::InfiniteFuture();
+  call.acquire_deadline =
+      has_deadline ? deadline : absl::Now() + absl::Milliseconds(config_.max_timeout_ms);
+  if (request->has_function()) {
+    call.request.function = request->function().name();
+    call.request.args_json = request->function().args_json();
+  } else {
+    call.request.source = request->source();
+  }
+  std::string snapshot_id = call.snapshot_id;
+  bool queued = runner_.Submit(std::move(call), [this, reactor, response, received, name,
+                                                 snapshot_id](worker::CallOutcome outcome) {
+    Answer(std::move(outcome), snapshot_id, name, received, reactor, response);
   });
   if (!queued) {
     return refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -139,67 +154,25 @@ grpc::ServerUnaryReactor* IsopoolService::Execute(grpc::CallbackServerContext* c
   return reactor;
 }
 
-void IsopoolService::RunExecute(grpc::CallbackServerContext* context,
-                                const v1::ExecuteRequest* request, v1::ExecuteResponse* response,
-                                grpc::ServerUnaryReactor* reactor, const std::string& snapshot_id,
-                                absl::Time received) {
-  auto finish = [&](const grpc::Status& status, const std::string& outcome) {
-    metrics_.RecordExecution(outcome, absl::Now() - received);
+void IsopoolService::Answer(worker::CallOutcome outcome, const std::string& snapshot_id,
+                            const std::string& name, absl::Time received,
+                            grpc::ServerUnaryReactor* reactor, v1::ExecuteResponse* response) {
+  auto finish = [&](const grpc::Status& status, const std::string& outcome_label) {
+    metrics_.RecordExecution(outcome_label, absl::Now() - received);
     reactor->Finish(status);
     EndCall();
   };
-  const std::string& name = request->snapshot().empty() ? "blank" : request->snapshot();
-  absl::Time deadline = absl::FromChrono(context->deadline());
-  bool has_deadline = deadline < absl::Now() + absl::Hours(24 * 365);
-  absl::Time acquire_deadline =
-      has_deadline ? deadline : absl::Now() + absl::Milliseconds(config_.max_timeout_ms);
-  if (context->IsCancelled()) {
-    finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller cancelled the call"), "rejected");
+  if (!outcome.status.ok()) {
+    finish(AcquireError(outcome.status, name), "rejected");
     return;
   }
-  absl::StatusOr<pool::Lease> lease = pools_.Acquire(snapshot_id, acquire_deadline);
-  if (!lease.ok()) {
-    finish(AcquireError(lease.status(), name), "rejected");
-    return;
-  }
-  absl::Duration time_left =
-      has_deadline ? deadline - absl::Now() : absl::Milliseconds(config_.max_timeout_ms);
-  if (time_left <= absl::ZeroDuration()) {
-    finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                        "the deadline passed before an isolate was free"),
-           "rejected");
-    return;
-  }
-  const engine::Snapshot& snapshot = lease->isolate().snapshot();
-  SnapshotLimits defaults =
-      SnapshotLimitsFromAnnotations(snapshot.blank() ? std::map<std::string, std::string>{}
-                                                     : snapshot.envelope().options.annotations,
-                                    config_);
-  engine::CallLimits limits = ResolveLimits(request->limits(), defaults, config_, time_left);
-  bool capped_by_deadline = has_deadline && limits.wall == time_left;
-
-  engine::CallRequest call;
-  if (request->has_function()) {
-    call.function = request->function().name();
-    call.args_json = request->function().args_json();
-  } else {
-    call.source = request->source();
-  }
-  engine::CallResult result = lease->Run(call, limits);
-  if (result.condemned == engine::CondemnReason::kUnresponsive) {
-    execute_executor_.StuckTaskDone();
-  }
+  const engine::CallResult& result = outcome.result;
   v1::ExecuteStats* stats = response->mutable_stats();
-  stats->set_queue_wait_us(absl::ToInt64Microseconds(lease->queue_wait()));
-  stats->set_restore_us(absl::ToInt64Microseconds(lease->restore_on_path()));
-  stats->set_warm(lease->warm());
-  lease = absl::CancelledError("released");  // gives the isolate back before answering
-
-  if (!result.status.ok()) {
-    finish(ToGrpcStatus(result.status), "rejected");
-    return;
-  }
-  if (capped_by_deadline && result.error && result.error->kind == engine::ErrorKind::kTimeout) {
+  stats->set_queue_wait_us(absl::ToInt64Microseconds(outcome.queue_wait));
+  stats->set_restore_us(absl::ToInt64Microseconds(outcome.restore_on_path));
+  stats->set_warm(outcome.warm);
+  if (outcome.capped_by_deadline && result.error &&
+      result.error->kind == engine::ErrorKind::kTimeout) {
     finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         "the caller's deadline passed while the script ran; the script was "
                         "stopped"),
@@ -376,11 +349,8 @@ grpc::Status IsopoolService::BuildSnapshot(const v1::SnapshotSpec& spec, const s
        {"build_ms", static_cast<uint64_t>(metadata.build_ms)}});
   if (spec.prewarm()) {
     // Answer once an isolate is warm, so the caller's first Execute does not pay a restore.
-    absl::Status prewarmed = pools_.Prewarm(put->id);
-    absl::Time give_up = absl::Now() + absl::Milliseconds(options.build_timeout_ms);
-    while (prewarmed.ok() && pools_.Stats(put->id).warm == 0 && absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(2));  // the upload path, never a request's
-    }
+    absl::Status prewarmed =
+        runner_.Prewarm(put->id, absl::Now() + absl::Milliseconds(options.build_timeout_ms));
     if (!prewarmed.ok()) {
       Log(LogLevel::kWarn, "prewarm_failed", {{"id", put->id}, {"error", prewarmed.message()}});
     }
@@ -433,7 +403,10 @@ grpc::ServerUnaryReactor* IsopoolService::DeleteSnapshot(grpc::CallbackServerCon
     reactor->Finish(ToGrpcStatus(deleted.status()));
     return reactor;
   }
-  if (!deleted->removed_id.empty()) pools_.Remove(deleted->removed_id);
+  if (!deleted->removed_id.empty()) {
+    runner_.Remove(deleted->removed_id);
+    catalog_.Forget(deleted->removed_id);
+  }
   response->set_removed_id(deleted->removed_id);
   Log(LogLevel::kInfo, "delete",
       {{"snapshot", request->snapshot()}, {"removed_id", deleted->removed_id}});

@@ -1,10 +1,10 @@
 // isopool_service.h: the isopool.v1.Isopool gRPC service (callback API).
 //
-// Execute runs on the execute executor (never on gRPC's callback threads): resolve the
-// snapshot, borrow an isolate from the pool until the caller's deadline, run the call under
-// limits, give the isolate back, answer. UploadSnapshot streams the bundle in, then builds it in
-// the isopool_pack child process on the build executor, stores it, and optionally prewarms.
-// Get/List/Delete are quick store operations answered inline.
+// Execute resolves the snapshot and its limits, hands the call to the CallRunner (worker
+// processes, or in-process with --workers=0) and answers when the runner reports the outcome;
+// no JavaScript ever runs on gRPC's callback threads. UploadSnapshot streams the bundle in, then
+// builds it in the isopool_pack child process on the build executor, stores it, and optionally
+// prewarms. Get/List/Delete are quick store operations answered inline.
 //
 // Draining (SIGTERM): after StartDraining, new Execute and UploadSnapshot calls get UNAVAILABLE
 // while calls already accepted finish; WaitIdle waits for them.
@@ -19,18 +19,20 @@
 #include "absl/synchronization/mutex.h"
 #include "engine/pack_process.h"
 #include "isopool/v1/isopool.grpc.pb.h"
-#include "pool/pool_manager.h"
 #include "service/config.h"
-#include "service/executor.h"
 #include "service/metrics.h"
+#include "service/snapshot_catalog.h"
 #include "store/snapshot_store.h"
+#include "worker/call_runner.h"
+#include "worker/executor.h"
 
 namespace isopool::service {
 
 class IsopoolService final : public v1::Isopool::CallbackService {
  public:
-  IsopoolService(const ServerConfig& config, store::SnapshotStore& store, pool::PoolManager& pools,
-                 Metrics& metrics, const engine::PackProcessOptions& pack_process);
+  IsopoolService(const ServerConfig& config, store::SnapshotStore& store, SnapshotCatalog& catalog,
+                 worker::CallRunner& runner, Metrics& metrics,
+                 const engine::PackProcessOptions& pack_process);
   ~IsopoolService() override;
 
   grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* context,
@@ -48,10 +50,6 @@ class IsopoolService final : public v1::Isopool::CallbackService {
                                            const v1::DeleteSnapshotRequest* request,
                                            v1::DeleteSnapshotResponse* response) override;
 
-  // An execute thread is stuck in JavaScript that ignores termination: start a replacement
-  // (engine::Watchdog::Options::on_unresponsive). Any thread.
-  void WorkerStuck();
-
   // Refuse new Execute/UploadSnapshot calls with UNAVAILABLE from now on.
   void StartDraining();
   // Waits until no accepted call is in flight, or `deadline`; true when idle.
@@ -62,20 +60,21 @@ class IsopoolService final : public v1::Isopool::CallbackService {
   // Counts an accepted call for the drain; false when draining (the call must be refused).
   bool BeginCall();
   void EndCall();
-  void RunExecute(grpc::CallbackServerContext* context, const v1::ExecuteRequest* request,
-                  v1::ExecuteResponse* response, grpc::ServerUnaryReactor* reactor,
-                  const std::string& snapshot_id, absl::Time received);
+  // Maps a call's outcome to the response, the metrics and the drain count.
+  void Answer(worker::CallOutcome outcome, const std::string& snapshot_id, const std::string& name,
+              absl::Time received, grpc::ServerUnaryReactor* reactor,
+              v1::ExecuteResponse* response);
   // Builds, stores and (maybe) prewarms one upload; the result for UploadSnapshot.
   grpc::Status BuildSnapshot(const v1::SnapshotSpec& spec, const std::string& bundle,
                              v1::UploadSnapshotResponse* response);
 
   const ServerConfig& config_;
   store::SnapshotStore& store_;
-  pool::PoolManager& pools_;
+  SnapshotCatalog& catalog_;
+  worker::CallRunner& runner_;
   Metrics& metrics_;
   const engine::PackProcessOptions pack_process_;
-  Executor execute_executor_;
-  Executor build_executor_;
+  worker::Executor build_executor_;
   std::atomic<int> uploads_{0};
 
   absl::Mutex mu_;

@@ -103,6 +103,50 @@ struct Metrics::Families {
                    .Name("isopool_snapshot_builds_total")
                    .Help("UploadSnapshot builds by result: created, existing, invalid, error")
                    .Register(r)),
+        worker_restarts(prometheus::BuildCounter()
+                            .Name("isopool_worker_restarts_total")
+                            .Help("Worker processes that died and were replaced, by reason")
+                            .Register(r)),
+        worker_rss(prometheus::BuildGauge()
+                       .Name("isopool_worker_resident_bytes")
+                       .Help("Resident memory of each worker process (label: its slot)")
+                       .Register(r)),
+        worker_cap(prometheus::BuildGauge()
+                       .Name("isopool_worker_memory_cap_bytes")
+                       .Help("The RSS cap of one worker process; above it the worker is killed")
+                       .Register(r)
+                       .Add({})),
+        workers_up(prometheus::BuildGauge()
+                       .Name("isopool_workers")
+                       .Help("Worker processes by state: up, down (being respawned)")
+                       .Register(r)),
+        reruns(prometheus::BuildCounter()
+                   .Name("isopool_calls_rerun_total")
+                   .Help("Calls run again because the worker running them died under them")
+                   .Register(r)
+                   .Add({})),
+        unresponsive(prometheus::BuildCounter()
+                         .Name("isopool_calls_unresponsive_total")
+                         .Help("Calls answered as unresponsive (they ignored termination); "
+                               "their worker was killed")
+                         .Register(r)
+                         .Add({})),
+        crash_loops(prometheus::BuildCounter()
+                        .Name("isopool_crash_loops_total")
+                        .Help("Times a snapshot (or inline source) was put in crash-loop backoff")
+                        .Register(r)
+                        .Add({})),
+        crash_loop_refusals(prometheus::BuildCounter()
+                                .Name("isopool_crash_loop_refusals_total")
+                                .Help("Calls refused because their snapshot is in crash-loop "
+                                      "backoff")
+                                .Register(r)
+                                .Add({})),
+        crash_looping(prometheus::BuildGauge()
+                          .Name("isopool_crash_looping_snapshots")
+                          .Help("Snapshots (or inline sources) in crash-loop backoff now")
+                          .Register(r)
+                          .Add({})),
         grpc_started(prometheus::BuildCounter()
                          .Name("grpc_server_started_total")
                          .Help("RPCs started on the server")
@@ -126,6 +170,13 @@ struct Metrics::Families {
           engine::GcType::kIncrementalMarking, engine::GcType::kWeakProcessing}) {
       gc_pause.Add({{"type", engine::GcTypeName(type)}}, kGcBuckets);
     }
+    for (worker::ExitReason reason :
+         {worker::ExitReason::kOutOfMemory, worker::ExitReason::kCrash,
+          worker::ExitReason::kMemoryCap, worker::ExitReason::kUnresponsive,
+          worker::ExitReason::kKilled, worker::ExitReason::kExited}) {
+      worker_restarts.Add({{"reason", worker::ExitReasonName(reason)}});
+    }
+    for (const char* state : {"up", "down"}) workers_up.Add({{"state", state}});
   }
 
   prometheus::Family<prometheus::Counter>& executions;
@@ -144,6 +195,15 @@ struct Metrics::Families {
   prometheus::Gauge& store_bytes;
   prometheus::Counter& quarantined;
   prometheus::Family<prometheus::Counter>& builds;
+  prometheus::Family<prometheus::Counter>& worker_restarts;
+  prometheus::Family<prometheus::Gauge>& worker_rss;
+  prometheus::Gauge& worker_cap;
+  prometheus::Family<prometheus::Gauge>& workers_up;
+  prometheus::Counter& reruns;
+  prometheus::Counter& unresponsive;
+  prometheus::Counter& crash_loops;
+  prometheus::Counter& crash_loop_refusals;
+  prometheus::Gauge& crash_looping;
   prometheus::Family<prometheus::Counter>& grpc_started;
   prometheus::Family<prometheus::Counter>& grpc_handled;
   prometheus::Family<prometheus::Histogram>& grpc_handling;
@@ -175,6 +235,16 @@ class Metrics::Collector : public prometheus::Collectable {
       f.heap_limit.Set(static_cast<double>(g.pool.heap_limit_bytes));
       f.snapshots.Set(static_cast<double>(g.store.snapshot_count));
       f.store_bytes.Set(static_cast<double>(g.store.total_bytes));
+      int up = 0;
+      for (const worker::WorkerFleet::WorkerInfo& w : g.workers) {
+        up += w.up ? 1 : 0;
+        f.worker_rss.Add({{"worker", std::to_string(w.slot)}})
+            .Set(static_cast<double>(w.resident_bytes));
+      }
+      f.workers_up.Add({{"state", "up"}}).Set(up);
+      f.workers_up.Add({{"state", "down"}}).Set(static_cast<double>(g.workers.size()) - up);
+      f.worker_cap.Set(static_cast<double>(g.worker_memory_cap_bytes));
+      f.crash_looping.Set(g.crash_looping);
     }
     return metrics_.registry_->Collect();
   }
@@ -285,6 +355,31 @@ void Metrics::OnCondemned(engine::CondemnReason reason) {
     Log(LogLevel::kInfo, "condemned", {{"reason", engine::CondemnReasonName(reason)}});
   }
 }
+
+void Metrics::OnWorkerExit(int slot, const worker::WorkerExit& exit) {
+  families_->worker_restarts.Add({{"reason", worker::ExitReasonName(exit.reason)}}).Increment();
+  Log(LogLevel::kWarn, "worker_exit",
+      {{"worker", slot},
+       {"reason", worker::ExitReasonName(exit.reason)},
+       {"signal", exit.signal},
+       {"exit_code", exit.exit_code},
+       {"culprit_known", exit.culprit != 0}});
+}
+
+void Metrics::OnRerun() { families_->reruns.Increment(); }
+
+void Metrics::OnUnresponsiveCall() { families_->unresponsive.Increment(); }
+
+void Metrics::OnCrashLoop(const std::string& key, int deaths, absl::Duration refused_for) {
+  families_->crash_loops.Increment();
+  Log(LogLevel::kError, "crash_loop",
+      {{"snapshot", key},
+       {"worker_deaths", deaths},
+       {"refused_s", absl::ToInt64Seconds(refused_for)},
+       {"detail", "its calls keep killing worker processes; refusing them for a while"}});
+}
+
+void Metrics::OnCrashLoopRefusal() { families_->crash_loop_refusals.Increment(); }
 
 void Metrics::OnEviction() { families_->evictions.Increment(); }
 

@@ -18,12 +18,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "engine/observer.h"
 #include "pool/pool_manager.h"
 #include "pool/pool_observer.h"
 #include "store/snapshot_store.h"
+#include "worker/fleet.h"
 
 namespace prometheus {
 class Exposer;
@@ -36,11 +38,15 @@ namespace isopool::service {
 struct GaugeSnapshot {
   pool::PoolStats pool;
   store::StoreStats store;
+  std::vector<worker::WorkerFleet::WorkerInfo> workers;  // empty with --workers=0
+  size_t worker_memory_cap_bytes = 0;
+  int crash_looping = 0;
 };
 
 class Metrics : public engine::EngineObserver,
                 public pool::PoolObserver,
-                public store::SnapshotStoreObserver {
+                public store::SnapshotStoreObserver,
+                public worker::FleetObserver {
  public:
   Metrics();
   ~Metrics() override;
@@ -66,6 +72,12 @@ class Metrics : public engine::EngineObserver,
   void OnAcquireWait(absl::Duration wait) override;
   void OnCondemned(engine::CondemnReason reason) override;
   void OnEviction() override;
+  // worker::FleetObserver (also writes the log lines for worker deaths and crash loops)
+  void OnWorkerExit(int slot, const worker::WorkerExit& exit) override;
+  void OnRerun() override;
+  void OnUnresponsiveCall() override;
+  void OnCrashLoop(const std::string& key, int deaths, absl::Duration refused_for) override;
+  void OnCrashLoopRefusal() override;
   // store::SnapshotStoreObserver
   void OnQuarantine(absl::string_view id, absl::string_view reason) override;
 

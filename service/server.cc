@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,8 @@
 #include "engine/runtime.h"
 #include "engine/snapshot.h"
 #include "service/log.h"
+#include "worker/codec.h"
+#include "worker/in_process_runner.h"
 
 namespace isopool::service {
 namespace {
@@ -27,18 +30,51 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ServerConfi
   return grpc::InsecureServerCredentials();
 }
 
-// isopool_pack next to this binary (installed layout), else in Bazel's runfiles (bazel run).
-std::string DefaultPackBinary(const std::string& argv0) {
+// A sibling binary (isopool_pack, isopool_worker) next to this one (installed layout), else in
+// Bazel's runfiles (bazel run, tests) at `runfiles_path`.
+std::string SiblingBinary(const std::string& argv0, const std::string& name,
+                          const std::string& runfiles_path) {
   char path[4096];
   ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
   std::string self = n > 0 ? std::string(path, n) : argv0;
-  std::string beside = self.substr(0, self.find_last_of('/') + 1) + "isopool_pack";
+  std::string beside = self.substr(0, self.find_last_of('/') + 1) + name;
   if (access(beside.c_str(), X_OK) == 0) return beside;
   for (const std::string& runfiles : {self + ".runfiles", argv0 + ".runfiles"}) {
-    std::string candidate = runfiles + "/isopool/engine/isopool_pack";
+    std::string candidate = runfiles + "/isopool/" + runfiles_path;
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return beside;
+}
+
+// The fleet's options: each worker gets its share of the isolate cap, the memory budget and the
+// execute threads.
+worker::WorkerFleet::Options FleetOptions(const ServerConfig& c, const std::string& argv0,
+                                          uint64_t hash_seed) {
+  worker::WorkerFleet::Options options;
+  options.workers = c.workers;
+  options.binary = c.worker_binary.empty()
+                       ? SiblingBinary(argv0, "isopool_worker", "worker/isopool_worker")
+                       : c.worker_binary;
+  pool::GlobalPolicy share = c.global;
+  share.max_isolates = std::max(1, c.global.max_isolates / c.workers);
+  share.memory_budget_bytes = c.global.memory_budget_bytes / c.workers;
+  int threads = std::max(1, (c.execute_threads + c.workers - 1) / c.workers);
+  if (share.restore_threads == 0) share.restore_threads = 1;
+  *options.init.mutable_global() = worker::EncodeGlobalPolicy(share);
+  *options.init.mutable_blank_policy() = worker::EncodePoolPolicy(PolicyFromAnnotations({}, c));
+  options.init.set_hash_seed(hash_seed);
+  for (const std::string& flag : c.v8_flags) options.init.add_v8_flags(flag);
+  options.init.set_platform_threads(c.v8_platform_threads > 0 ? c.v8_platform_threads : 1);
+  options.init.set_execute_threads(threads);
+  options.init.set_unresponsive_grace_us(absl::ToInt64Microseconds(c.unresponsive_grace));
+  options.init.set_test_only_fault_injection(c.test_only_fault_injection);
+  options.init.set_lockdown(c.worker_lockdown);
+  options.memory_cap_bytes = c.worker_memory_bytes;
+  options.window = threads * 2;
+  options.spill_at = threads;
+  options.max_pending_calls = c.max_pending_calls;
+  options.max_wait = absl::Milliseconds(c.max_timeout_ms);
+  return options;
 }
 
 }  // namespace
@@ -48,7 +84,7 @@ Server::Server(const ServerConfig& config) : config_(config) {}
 Server::~Server() {
   if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now());
   service_.reset();
-  pools_.reset();
+  runner_.reset();
 }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config,
@@ -64,7 +100,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   engine::RuntimeOptions runtime;
   runtime.hash_seed = *hash_seed;
   runtime.argv0 = argv0;
-  runtime.platform_threads = c.v8_platform_threads;
+  // With worker processes the server never runs JavaScript: one platform thread is enough.
+  runtime.platform_threads = c.workers > 0 ? 1 : c.v8_platform_threads;
   runtime.v8_flags = c.v8_flags;
   if (absl::Status s = engine::InitializeRuntime(runtime); !s.ok()) return s;
 
@@ -81,29 +118,39 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
 
-  server->source_ = std::make_unique<StoreSnapshotSource>(*server->store_, c);
-  engine::Watchdog::Options watchdog_options;
-  Server* self = server.get();
-  // A call stuck in a builtin V8 cannot interrupt holds its execute thread for as long as the
-  // builtin runs (measured: up to tens of seconds); the service starts a replacement thread.
-  watchdog_options.on_unresponsive = [self] {
-    if (self->service_ != nullptr) self->service_->WorkerStuck();
-  };
-  server->watchdog_ = std::make_unique<engine::Watchdog>(watchdog_options);
-  pool::PoolPolicy blank_policy = PolicyFromAnnotations({}, c);
-  server->pools_ =
-      std::make_unique<pool::PoolManager>(*server->source_, c.global, blank_policy,
-                                          *server->watchdog_, server->metrics_, server->metrics_);
+  server->catalog_ = std::make_unique<SnapshotCatalog>(*server->store_, c);
+  if (c.workers > 0) {
+    SnapshotCatalog* catalog = server->catalog_.get();
+    absl::StatusOr<std::unique_ptr<worker::WorkerFleet>> fleet = worker::WorkerFleet::Start(
+        FleetOptions(c, argv0, *hash_seed),
+        [catalog](const std::string& id) { return catalog->EnvelopeFor(id); }, server->metrics_,
+        server->metrics_, server->metrics_);
+    if (!fleet.ok()) return fleet.status();
+    server->fleet_ = fleet->get();
+    server->runner_ = *std::move(fleet);
+  } else {
+    worker::CallHost::Options host;
+    host.global = c.global;
+    host.blank_policy = PolicyFromAnnotations({}, c);
+    host.watchdog.unresponsive_grace = c.unresponsive_grace;
+    auto runner = std::make_unique<worker::InProcessRunner>(
+        *server->catalog_, host, c.execute_threads, c.max_pending_calls, server->metrics_,
+        server->metrics_, server->metrics_);
+    // The blank snapshot's pool is always there: inline source never waits for a restore.
+    if (absl::Status s = runner->Prewarm("", absl::Now()); !s.ok()) return s;
+    server->runner_ = std::move(runner);
+  }
   engine::PackProcessOptions pack;
-  pack.binary = c.pack_binary.empty() ? DefaultPackBinary(argv0) : c.pack_binary;
+  pack.binary = c.pack_binary.empty() ? SiblingBinary(argv0, "isopool_pack", "engine/isopool_pack")
+                                      : c.pack_binary;
   pack.v8_flags = c.v8_flags;
   pack.hash_seed = *hash_seed;
   if (access(pack.binary.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("the pack binary ", pack.binary, " is missing; set --pack_binary"));
   }
-  server->service_ =
-      std::make_unique<IsopoolService>(c, *server->store_, *server->pools_, server->metrics_, pack);
+  server->service_ = std::make_unique<IsopoolService>(c, *server->store_, *server->catalog_,
+                                                      *server->runner_, server->metrics_, pack);
 
   if (!c.metrics_listen.empty()) {
     if (absl::Status s = server->metrics_.Serve(c.metrics_listen); !s.ok()) return s;
@@ -111,8 +158,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   Server* raw = server.get();
   server->metrics_.SetGaugeSource([raw] {
     GaugeSnapshot g;
-    g.pool = raw->pools_->Stats();
+    g.pool = raw->runner_->Stats();
     g.store = raw->store_->Stats();
+    if (raw->fleet_ != nullptr) {
+      g.workers = raw->fleet_->Workers();
+      g.worker_memory_cap_bytes = raw->fleet_->memory_cap_bytes();
+      g.crash_looping = raw->fleet_->CrashLooping();
+    }
     return g;
   });
 
@@ -133,15 +185,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
   health->SetServingStatus(true);
   health->SetServingStatus(kServiceName, true);
-  // The blank snapshot's pool is always there: inline source never waits for a restore.
-  if (absl::Status s = server->pools_->Prewarm(""); !s.ok()) return s;
-
   store::StoreStats stats = server->store_->Stats();
   Log(LogLevel::kInfo, "start",
       {{"listen", c.listen},
        {"port", server->port_},
        {"metrics_port", server->metrics_.port()},
        {"data_dir", c.data_dir},
+       {"workers", c.workers},
        {"snapshots", static_cast<uint64_t>(stats.snapshot_count)},
        {"v8", engine::V8Version()}});
   return server;

@@ -1,5 +1,6 @@
-// server.h: the isopool server: store, V8 runtime, pools, gRPC service (with health and
-// reflection) and the metrics endpoint, started together and drained together.
+// server.h: the isopool server, the supervisor: store, worker processes (or, with --workers=0,
+// the pools in this process), gRPC service (with health and reflection) and the metrics
+// endpoint, started together and drained together.
 //
 //   auto server = Server::Start(config, argv0);
 //   ...wait for SIGTERM...
@@ -16,13 +17,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "engine/watchdog.h"
-#include "pool/pool_manager.h"
 #include "service/config.h"
 #include "service/isopool_service.h"
 #include "service/metrics.h"
-#include "service/store_snapshot_source.h"
+#include "service/snapshot_catalog.h"
 #include "store/fs_snapshot_store.h"
+#include "worker/call_runner.h"
+#include "worker/fleet.h"
 
 namespace isopool::service {
 
@@ -47,9 +48,10 @@ class Server {
   const ServerConfig config_;
   Metrics metrics_;
   std::unique_ptr<store::FilesystemSnapshotStore> store_;
-  std::unique_ptr<StoreSnapshotSource> source_;
-  std::unique_ptr<engine::Watchdog> watchdog_;
-  std::unique_ptr<pool::PoolManager> pools_;
+  std::unique_ptr<SnapshotCatalog> catalog_;
+  // Worker processes (--workers > 0; then fleet_ points at it) or the in-process runner.
+  std::unique_ptr<worker::CallRunner> runner_;
+  worker::WorkerFleet* fleet_ = nullptr;
   std::unique_ptr<IsopoolService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;

@@ -203,7 +203,7 @@ void FillExecuteResponse(const engine::CallResult& result, v1::ExecuteResponse* 
       v1::ScriptError::TIMEOUT,         v1::ScriptError::CPU_LIMIT,
       v1::ScriptError::MEMORY_LIMIT,    v1::ScriptError::RESULT_TOO_LARGE,
       v1::ScriptError::RESULT_NOT_JSON, v1::ScriptError::PROMISE_NEVER_SETTLED,
-      v1::ScriptError::TERMINATED};
+      v1::ScriptError::TERMINATED,      v1::ScriptError::WORKER_CRASHED};
   error->set_kind(kKinds[static_cast<int>(result.error->kind)]);
   error->set_message(result.error->message);
   error->set_stack(result.error->stack);

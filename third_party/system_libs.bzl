@@ -25,6 +25,7 @@ _LIBS = {
         [],
     ),
     "crypto": (["libcrypto"], []),
+    "seccomp": (["libseccomp"], []),
     "protobuf": (["protobuf"], []),
     "grpc++": (["grpc++"], []),
     # libgrpc++_reflection has no .pc file.

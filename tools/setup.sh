@@ -23,7 +23,7 @@ build_pkgs=(
   g++ pkg-config git ca-certificates
   bazel-bootstrap bazel-rules-java
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev
   # libnode108's runtime dependencies (it is unpacked, not installed, so apt does not pull them).
   libuv1 libc-ares2 libicu72 libbrotli1 libnghttp2-14 libssl3 zlib1g
 )

@@ -11,7 +11,7 @@ without one:
     RUN in that stage;
   - the build stage runs tools/setup.sh and builds both binaries with Bazel;
   - the runtime stage installs exactly the contract's runtime libraries, runs as uid 10001,
-    exposes 50051 and 9464, puts isopool_pack beside isopool_server and libnode.so.108 where
+    exposes 50051 and 9464, puts isopool_pack and isopool_worker beside isopool_server and libnode.so.108 where
     the loader finds it, and starts the server with the Kubernetes addresses and data dir.
 Exit 0 when all hold, 1 with one line per problem otherwise.
 """
@@ -161,9 +161,10 @@ def main(argv):
     if not any("tools/setup.sh" in r for r in build_runs):
         problems.append("build stage does not run tools/setup.sh")
     if not any("bazel build" in r and "//service:isopool_server" in r
-               and "//service:isopool_pack" in r for r in build_runs):
-        problems.append("build stage does not bazel build //service:isopool_server and "
-                        "//service:isopool_pack")
+               and "//service:isopool_pack" in r and "//service:isopool_worker" in r
+               for r in build_runs):
+        problems.append("build stage does not bazel build //service:isopool_server, "
+                        "//service:isopool_pack and //service:isopool_worker")
 
     installed = set()
     for _, w, a in runtime["ins"]:
@@ -209,10 +210,14 @@ def main(argv):
                 landed[base] = os.path.join(dest, base) if dest.endswith("/") else dest
     server = landed.get("isopool_server")
     pack = landed.get("isopool_pack")
-    if not server or not pack:
-        problems.append("runtime stage does not copy both isopool_server and isopool_pack")
+    worker = landed.get("isopool_worker")
+    if not server or not pack or not worker:
+        problems.append("runtime stage does not copy isopool_server, isopool_pack and "
+                        "isopool_worker")
     elif os.path.dirname(server) != os.path.dirname(pack):
         problems.append(f"isopool_pack ({pack}) is not beside isopool_server ({server})")
+    elif os.path.dirname(server) != os.path.dirname(worker):
+        problems.append(f"isopool_worker ({worker}) is not beside isopool_server ({server})")
     elif entry_words and entry_words[0] != server:
         problems.append(f"ENTRYPOINT runs {entry_words[0]}, but the server is copied to {server}")
     libnode = landed.get("libnode.so.108")

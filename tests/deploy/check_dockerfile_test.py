@@ -90,12 +90,23 @@ class CheckDockerfileTest(unittest.TestCase):
 
     def test_pack_not_beside_server_is_caught(self):
         text = self.mutated(
-            "COPY --from=build /out/isopool_server /out/isopool_pack /usr/local/bin/",
-            "COPY --from=build /out/isopool_server /usr/local/bin/\n"
+            "COPY --from=build /out/isopool_server /out/isopool_pack /out/isopool_worker "
+            "/usr/local/bin/",
+            "COPY --from=build /out/isopool_server /out/isopool_worker /usr/local/bin/\n"
             "COPY --from=build /out/isopool_pack /usr/local/libexec/")
         rc, out = self.run_on(text)
         self.assertEqual(rc, 1)
         self.assertIn("is not beside isopool_server", out)
+
+    def test_worker_not_beside_server_is_caught(self):
+        text = self.mutated(
+            "COPY --from=build /out/isopool_server /out/isopool_pack /out/isopool_worker "
+            "/usr/local/bin/",
+            "COPY --from=build /out/isopool_server /out/isopool_pack /usr/local/bin/\n"
+            "COPY --from=build /out/isopool_worker /usr/local/libexec/")
+        rc, out = self.run_on(text)
+        self.assertEqual(rc, 1)
+        self.assertIn("isopool_worker (/usr/local/libexec/isopool_worker) is not beside", out)
 
     def test_shell_form_entrypoint_and_missing_flag_are_caught(self):
         start = self.dockerfile.index("ENTRYPOINT [")

@@ -28,6 +28,8 @@ const FLAGS = [
   "execute_threads", "drain_grace_seconds", "default_isolation", "default_timeout_ms",
   "max_timeout_ms", "default_heap_mib", "max_heap_mib", "max_upload_bytes",
   "max_concurrent_uploads", "allow_prebuilt_envelopes", "log_level", "v8_flags",
+  // Worker processes (service/config.cc).
+  "workers", "worker_memory_mib", "unresponsive_grace_ms", "worker_lockdown",
   // The shared snapshot store (service/store_config.cc).
   "snapshot_store", "pg_conninfo", "pg_pool_size", "s3_endpoint", "s3_bucket", "s3_region",
   "s3_prefix", "cache_max_mib", "store_timeout_ms", "store_transfer_timeout_ms",

@@ -135,7 +135,7 @@ TEST_F(ErrorsTest, UploadsBeyondTheConcurrencyLimitAreRefusedButSequentialOnesNe
     auto stub = server_->Stub();
     v1::UploadSnapshotResponse response;
     EXPECT_TRUE(
-        Upload(*stub, Spec("slow"), "let n = 0; for (let i = 0; i < 4e8; i++) n += i;", &response)
+        Upload(*stub, Spec("slow"), "let n = 0; for (let i = 0; i < 1e8; i++) n += i;", &response)
             .ok());
   });
   absl::SleepFor(absl::Milliseconds(150));
@@ -150,7 +150,9 @@ TEST_F(ErrorsTest, UploadsBeyondTheConcurrencyLimitAreRefusedButSequentialOnesNe
 // deadline (DEADLINE_EXCEEDED), and beyond the server's pending-call limit they are refused
 // (RESOURCE_EXHAUSTED).
 TEST_F(ErrorsTest, BusyPoolGivesDeadlineExceededAndFullQueueResourceExhausted) {
-  StartServer({"--execute_threads=2", "--max_pending_calls=1"});
+  // One worker with one execute thread: the worker holds two calls (one running, one next), the
+  // server queues one more, and refuses the one after.
+  StartServer({"--workers=1", "--execute_threads=1", "--max_pending_calls=1"});
   v1::SnapshotSpec spec = Spec("single");
   spec.mutable_pool()->set_max_isolates(1);
   spec.mutable_pool()->set_min_warm(1);
@@ -179,8 +181,8 @@ TEST_F(ErrorsTest, BusyPoolGivesDeadlineExceededAndFullQueueResourceExhausted) {
   grpc::Status deadline =
       Execute(*stub_, FunctionRequest("single", "spin", "[1]"), &waited, absl::Milliseconds(300));
   EXPECT_EQ(deadline.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << deadline.error_message();
-  // Fill both execute threads (one holds the isolate, one waits), then the queue (1), then one
-  // more: refused.
+  // Fill the worker (one call holds the isolate, one waits behind it), then the queue (1), then
+  // one more: refused.
   // Let the timed-out call's execute thread come free, then take it and the queue slot in turn.
   absl::SleepFor(absl::Milliseconds(150));
   std::vector<std::thread> waiters;

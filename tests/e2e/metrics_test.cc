@@ -11,19 +11,6 @@ namespace isopool::testing {
 namespace {
 
 // The value of the first sample line starting with `prefix` (name plus labels), or -1.
-double Sample(const std::string& metrics, const std::string& prefix) {
-  size_t at = 0;
-  while ((at = metrics.find(prefix, at)) != std::string::npos) {
-    if (at == 0 || metrics[at - 1] == '\n') {
-      size_t space = metrics.find(' ', at + prefix.size());
-      size_t end = metrics.find('\n', space);
-      return std::stod(metrics.substr(space + 1, end - space - 1));
-    }
-    at += prefix.size();
-  }
-  return -1;
-}
-
 TEST(MetricsTest, FamiliesAfterRealTrafficAndPromtoolPasses) {
   auto server = ServerProcess::Start(NewTempDir("metrics"));
   ASSERT_TRUE(server.ok()) << server.status();
@@ -63,31 +50,35 @@ TEST(MetricsTest, FamiliesAfterRealTrafficAndPromtoolPasses) {
         "grpc_server_handling_seconds", "grpc_server_started_total"}) {
     EXPECT_NE(m.find(absl::StrCat("# TYPE ", family, " ")), std::string::npos) << family;
   }
-  EXPECT_EQ(Sample(m, "isopool_executions_total{outcome=\"ok\"}"), 20);
-  EXPECT_EQ(Sample(m, "isopool_executions_total{outcome=\"timeout\"}"), 1);
-  EXPECT_EQ(Sample(m, "isopool_executions_total{outcome=\"rejected\"}"), 1);
-  EXPECT_EQ(Sample(m, "isopool_execute_duration_seconds_count{outcome=\"ok\"}"), 20);
-  EXPECT_EQ(Sample(m, "isopool_isolates_condemned_total{reason=\"timeout\"}"), 1);
-  EXPECT_EQ(Sample(m, "isopool_snapshot_builds_total{result=\"created\"}"), 1);
-  EXPECT_EQ(Sample(m, "isopool_snapshot_builds_total{result=\"invalid\"}"), 1);
-  EXPECT_EQ(Sample(m, "isopool_snapshots"), 1);
-  EXPECT_GT(Sample(m, "isopool_snapshot_store_bytes"), 100000);
-  EXPECT_GT(Sample(m, "isopool_heap_used_bytes"), 0);
-  EXPECT_GT(Sample(m, "isopool_heap_limit_bytes"), Sample(m, "isopool_heap_used_bytes"));
-  EXPECT_EQ(Sample(m, "isopool_memory_budget_bytes"), 1024.0 * 1024 * 1024);
-  EXPECT_GT(Sample(m, "isopool_memory_used_bytes"), 0);
-  EXPECT_GE(Sample(m, "isopool_pool_isolates{state=\"warm\"}"), 1);
-  EXPECT_GE(Sample(m, "isopool_isolate_restore_duration_seconds_count{path=\"background\"}"), 1);
-  EXPECT_GE(Sample(m, "isopool_gc_pause_seconds_count{type=\"scavenge\"}"), 1);
-  EXPECT_EQ(Sample(m,
+  EXPECT_EQ(MetricSample(m, "isopool_executions_total{outcome=\"ok\"}"), 20);
+  EXPECT_EQ(MetricSample(m, "isopool_executions_total{outcome=\"timeout\"}"), 1);
+  EXPECT_EQ(MetricSample(m, "isopool_executions_total{outcome=\"rejected\"}"), 1);
+  EXPECT_EQ(MetricSample(m, "isopool_execute_duration_seconds_count{outcome=\"ok\"}"), 20);
+  EXPECT_EQ(MetricSample(m, "isopool_isolates_condemned_total{reason=\"timeout\"}"), 1);
+  EXPECT_EQ(MetricSample(m, "isopool_snapshot_builds_total{result=\"created\"}"), 1);
+  EXPECT_EQ(MetricSample(m, "isopool_snapshot_builds_total{result=\"invalid\"}"), 1);
+  EXPECT_EQ(MetricSample(m, "isopool_snapshots"), 1);
+  EXPECT_GT(MetricSample(m, "isopool_snapshot_store_bytes"), 100000);
+  EXPECT_GT(MetricSample(m, "isopool_heap_used_bytes"), 0);
+  EXPECT_GT(MetricSample(m, "isopool_heap_limit_bytes"),
+            MetricSample(m, "isopool_heap_used_bytes"));
+  EXPECT_EQ(MetricSample(m, "isopool_memory_budget_bytes"), 1024.0 * 1024 * 1024);
+  EXPECT_GT(MetricSample(m, "isopool_memory_used_bytes"), 0);
+  EXPECT_GE(MetricSample(m, "isopool_pool_isolates{state=\"warm\"}"), 1);
+  EXPECT_GE(MetricSample(m, "isopool_isolate_restore_duration_seconds_count{path=\"background\"}"),
+            1);
+  EXPECT_GE(MetricSample(m, "isopool_gc_pause_seconds_count{type=\"scavenge\"}"), 1);
+  EXPECT_EQ(
+      MetricSample(m,
                    "grpc_server_handled_total{grpc_code=\"NOT_FOUND\",grpc_method=\"Execute\","
                    "grpc_service=\"isopool.v1.Isopool\"}"),
-            1)
+      1)
       << m;
-  EXPECT_EQ(Sample(m,
+  EXPECT_EQ(
+      MetricSample(m,
                    "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"UploadSnapshot\","
                    "grpc_service=\"isopool.v1.Isopool\"}"),
-            1);
+      1);
 
   std::string path = NewTempDir("promtool") + "/metrics.txt";
   std::ofstream(path) << m;

@@ -1,6 +1,7 @@
 #include "tests/e2e/server_process.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -63,6 +65,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
                                    "--metrics_listen=127.0.0.1:0",
                                    "--data_dir=" + data_dir,
                                    "--pack_binary=" + Runfile("engine/isopool_pack"),
+                                   "--worker_binary=" + Runfile("worker/isopool_worker"),
                                    "--restore_threads=1",
                                    "--v8_platform_threads=1"};
   for (std::string& flag : extra) args.push_back(std::move(flag));
@@ -127,6 +130,89 @@ void ServerProcess::PumpStderr(absl::Duration timeout) {
 std::string ServerProcess::Stderr() {
   PumpStderr(absl::ZeroDuration());
   return stderr_;
+}
+
+absl::Status ServerProcess::WaitForLog(const std::string& needle, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    if (stderr_.find(needle) != std::string::npos) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("the server never logged ", needle));
+    }
+    PumpStderr(absl::Milliseconds(50));  // returns as soon as a line arrives
+  }
+}
+
+absl::StatusOr<std::string> ServerProcess::Metrics() const {
+  return HttpGet(metrics_port_, "/metrics");
+}
+
+absl::Status ServerProcess::WaitForMetric(const std::string& series,
+                                          const std::function<bool(double)>& ok,
+                                          absl::Duration timeout) const {
+  absl::Time deadline = absl::Now() + timeout;
+  double last = -1;
+  for (;;) {
+    absl::StatusOr<std::string> metrics = Metrics();
+    if (metrics.ok()) {
+      last = MetricSample(*metrics, series);
+      if (ok(last)) return absl::OkStatus();
+    }
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(series, " never reached the expected value; last: ", last));
+    }
+    // The server's gauges change when its workers report (every 250 ms): poll gently.
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+std::vector<pid_t> ServerProcess::WorkerPids() const {
+  std::vector<pid_t> children;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return children;
+  while (dirent* entry = readdir(proc)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
+    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+    std::string line;
+    std::getline(stat, line);
+    size_t close_paren = line.rfind(')');
+    if (close_paren == std::string::npos) continue;
+    std::vector<std::string> fields = absl::StrSplit(line.substr(close_paren + 2), ' ');
+    int ppid = 0;
+    if (fields.size() > 1 && absl::SimpleAtoi(fields[1], &ppid) && ppid == pid_ &&
+        line.find("(isopool_worker)") != std::string::npos) {
+      children.push_back(pid);
+    }
+  }
+  closedir(proc);
+  return children;
+}
+
+size_t ServerProcess::TotalResidentBytes() const {
+  auto resident = [](pid_t pid) -> size_t {
+    std::ifstream statm(absl::StrCat("/proc/", pid, "/statm"));
+    size_t pages = 0, resident_pages = 0;
+    statm >> pages >> resident_pages;
+    return resident_pages * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  };
+  size_t total = resident(pid_);
+  for (pid_t child : WorkerPids()) total += resident(child);
+  return total;
+}
+
+double MetricSample(const std::string& metrics, const std::string& series) {
+  size_t at = 0;
+  while ((at = metrics.find(series, at)) != std::string::npos) {
+    if ((at == 0 || metrics[at - 1] == '\n') && at + series.size() < metrics.size() &&
+        metrics[at + series.size()] == ' ') {
+      size_t end = metrics.find('\n', at);
+      return std::stod(metrics.substr(at + series.size() + 1, end - at - series.size() - 1));
+    }
+    at += series.size();
+  }
+  return -1;
 }
 
 std::unique_ptr<v1::Isopool::Stub> ServerProcess::Stub() const {

@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,19 @@ class ServerProcess {
   int Wait();
   // Everything the server wrote to stderr so far.
   std::string Stderr();
+  // Waits until the server logged a line containing `needle` (e.g. "\"event\":\"worker_exit\"").
+  absl::Status WaitForLog(const std::string& needle, absl::Duration timeout = absl::Seconds(30));
+
+  // The /metrics text now.
+  absl::StatusOr<std::string> Metrics() const;
+  // Waits until the metric sample `series` (e.g. "isopool_calls_rerun_total") satisfies `ok`.
+  absl::Status WaitForMetric(const std::string& series, const std::function<bool(double)>& ok,
+                             absl::Duration timeout = absl::Seconds(30)) const;
+
+  // The worker processes (the server's children) right now.
+  std::vector<pid_t> WorkerPids() const;
+  // Resident bytes of the server and all its children now.
+  size_t TotalResidentBytes() const;
 
  private:
   ServerProcess() = default;
@@ -59,6 +73,10 @@ class ServerProcess {
   int metrics_port_ = 0;
   bool reaped_ = false;
 };
+
+// The value of the sample `series` (name with its labels, as exposed) in a /metrics text; -1
+// when absent.
+double MetricSample(const std::string& metrics, const std::string& series);
 
 // GET http://127.0.0.1:port/path; the body, or an error.
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);

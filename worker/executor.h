@@ -1,13 +1,13 @@
 // executor.h: a fixed set of threads running queued tasks, with a bounded queue.
 //
-// The service runs JavaScript and builds here rather than on gRPC's callback threads, which must
-// never block. Threads are created with `stack_bytes` of stack, so V8's stack limit (set per
-// call below the current frame) always has room.
+// The in-process runner runs JavaScript here, and the service builds snapshots here, rather than
+// on gRPC's callback threads, which must never block. Threads are created with `stack_bytes` of
+// stack, so V8's stack limit (set per call below the current frame) always has room.
 //
 // Thread-safety: TrySubmit may be called from any thread. The destructor drains the queue and
 // joins the threads.
-#ifndef ISOPOOL_SERVICE_EXECUTOR_H_
-#define ISOPOOL_SERVICE_EXECUTOR_H_
+#ifndef ISOPOOL_WORKER_EXECUTOR_H_
+#define ISOPOOL_WORKER_EXECUTOR_H_
 
 #include <pthread.h>
 
@@ -19,7 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace isopool::service {
+namespace isopool::worker {
 
 class Executor {
  public:
@@ -60,6 +60,6 @@ class Executor {
   std::vector<pthread_t> threads_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace isopool::service
+}  // namespace isopool::worker
 
-#endif  // ISOPOOL_SERVICE_EXECUTOR_H_
+#endif  // ISOPOOL_WORKER_EXECUTOR_H_

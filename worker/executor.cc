@@ -1,8 +1,8 @@
-#include "service/executor.h"
+#include "worker/executor.h"
 
 #include <string>
 
-namespace isopool::service {
+namespace isopool::worker {
 
 Executor::Executor(std::string name, int threads, int max_queue, size_t stack_bytes)
     : name_(std::move(name)), max_queue_(max_queue), size_(threads), stack_bytes_(stack_bytes) {
@@ -92,4 +92,4 @@ void Executor::Loop() {
   }
 }
 
-}  // namespace isopool::service
+}  // namespace isopool::worker
