@@ -68,7 +68,10 @@ namespace {
 // Applies ISOPOOL_<NAME> to every flag of this file that was not given on the command line.
 absl::Status ApplyEnvironment() {
   for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (flag->Filename().find("service/config.cc") == std::string::npos) continue;
+    if (flag->Filename().find("service/config.cc") == std::string::npos &&
+        flag->Filename().find("service/store_config.cc") == std::string::npos) {
+      continue;
+    }
     std::string env_name = absl::StrCat("ISOPOOL_", absl::AsciiStrToUpper(name));
     const char* value = std::getenv(env_name.c_str());
     if (value == nullptr || flag->CurrentValue() != flag->DefaultValue()) continue;
@@ -99,6 +102,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig() {
   c.pack_binary = absl::GetFlag(FLAGS_pack_binary);
   c.hash_seed_file = absl::GetFlag(FLAGS_hash_seed_file);
   if (c.hash_seed_file.empty()) c.hash_seed_file = c.data_dir + "/hash_seed";
+  if (absl::Status s = LoadStoreConfig(c.data_dir, &c.store); !s.ok()) return s;
   if (absl::GetFlag(FLAGS_memory_budget_mib) <= 0) {
     return absl::InvalidArgumentError("--memory_budget_mib must be positive");
   }

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "pool/pool_policy.h"
+#include "service/store_config.h"
 
 namespace isopool::service {
 
@@ -23,6 +24,7 @@ struct ServerConfig {
   std::string data_dir = "./.data";
   std::string pack_binary;     // empty = isopool_pack next to the server binary
   std::string hash_seed_file;  // empty = <data_dir>/hash_seed (see hash_seed.h)
+  StoreConfig store;           // which snapshot store (store_config.h)
 
   // Global pool limits.
   pool::GlobalPolicy global;

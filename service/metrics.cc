@@ -217,12 +217,19 @@ class Metrics::Collector : public prometheus::Collectable {
     absl::MutexLock lock(&mu_);
     source_ = std::move(source);
   }
+  void AddHook(std::function<void()> hook) {
+    absl::MutexLock lock(&mu_);
+    hooks_.push_back(std::move(hook));
+  }
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::function<GaugeSnapshot()> source;
+    std::vector<std::function<void()>> hooks;
     {
       absl::MutexLock lock(&mu_);
       source = source_;
+      hooks = hooks_;
     }
+    for (const auto& hook : hooks) hook();
     if (source) {
       GaugeSnapshot g = source();
       Families& f = *metrics_.families_;
@@ -253,6 +260,7 @@ class Metrics::Collector : public prometheus::Collectable {
   Metrics& metrics_;
   mutable absl::Mutex mu_;
   std::function<GaugeSnapshot()> source_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> hooks_ ABSL_GUARDED_BY(mu_);
 };
 
 class Metrics::Interceptor : public grpc::experimental::Interceptor {
@@ -326,6 +334,8 @@ int Metrics::port() const {
 void Metrics::SetGaugeSource(std::function<GaugeSnapshot()> source) {
   collector_->SetSource(std::move(source));
 }
+
+void Metrics::AddScrapeHook(std::function<void()> hook) { collector_->AddHook(std::move(hook)); }
 
 void Metrics::RecordExecution(const std::string& outcome, absl::Duration duration) {
   families_->executions.Add({{"outcome", outcome}}).Increment();

@@ -58,6 +58,10 @@ class Metrics : public engine::EngineObserver,
 
   // Called at every scrape to fill the gauges.
   void SetGaugeSource(std::function<GaugeSnapshot()> source);
+  // Also called at every scrape, before collecting (e.g. StoreMetrics::Sample). Any thread.
+  void AddScrapeHook(std::function<void()> hook);
+  // Where other components register their families (the registry /metrics serves).
+  prometheus::Registry& registry() { return *registry_; }
 
   // One Execute that reached the script (outcome: "ok" or an engine::ErrorKindName), or was
   // refused before it ("rejected").

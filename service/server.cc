@@ -84,7 +84,19 @@ Server::Server(const ServerConfig& config) : config_(config) {}
 Server::~Server() {
   if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now());
   service_.reset();
+  if (opened_store_.shared != nullptr) opened_store_.shared->StopBackground();
+  hook_runner_ = nullptr;
   runner_.reset();
+  hook_catalog_ = nullptr;
+}
+
+void Server::SetStoreReady(bool ready) {
+  absl::MutexLock lock(&health_mu_);
+  store_ready_ = ready;
+  if (health_ == nullptr || draining_) return;
+  // Only the API service: the process itself ("", the liveness probe) is fine, and restarting
+  // it would not bring the database back.
+  health_->SetServingStatus(kServiceName, ready);
 }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config,
@@ -105,20 +117,42 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   runtime.v8_flags = c.v8_flags;
   if (absl::Status s = engine::InitializeRuntime(runtime); !s.ok()) return s;
 
-  store::FilesystemSnapshotStoreOptions store_options;
-  store_options.observer = &server->metrics_;
-  // Only envelopes this runtime can restore are served; anything else is quarantined.
-  store_options.validator = [](absl::string_view envelope) {
+  {
+    // The shared store reports ready from its own thread, possibly before Open returns.
+    absl::MutexLock lock(&server->health_mu_);
+    server->store_ready_ = c.store.kind == "fs";
+  }
+  StoreHooks hooks;
+  hooks.observer = &server->metrics_;
+  // Only envelopes this runtime can restore are served.
+  hooks.validator = [](absl::string_view envelope) {
     absl::StatusOr<engine::Envelope> decoded = engine::DecodeEnvelope(envelope);
     if (!decoded.ok()) return decoded.status();
     return engine::CheckCompatible(*decoded);
   };
-  absl::StatusOr<std::unique_ptr<store::FilesystemSnapshotStore>> store =
-      store::FilesystemSnapshotStore::Open(c.data_dir, std::move(store_options));
-  if (!store.ok()) return store.status();
-  server->store_ = *std::move(store);
+  Server* hooked = server.get();
+  // Cached blobs of snapshots called in the last few minutes stay (their pools are live, and a
+  // refill or a worker restart restores from them again).
+  hooks.is_pinned = [hooked](const std::string& id) {
+    SnapshotCatalog* catalog = hooked->hook_catalog_.load();
+    return catalog != nullptr && catalog->UsedSince(id, absl::Now() - absl::Minutes(5));
+  };
+  // Deleted on another replica (or quarantined): drain its pools here too.
+  hooks.on_snapshot_removed = [hooked](const std::string& id) {
+    if (worker::CallRunner* runner = hooked->hook_runner_.load()) runner->Remove(id);
+    if (SnapshotCatalog* catalog = hooked->hook_catalog_.load()) catalog->Forget(id);
+  };
+  hooks.on_ready_changed = [hooked](bool ready, const std::string&) {
+    hooked->SetStoreReady(ready);
+  };
+  hooks.registry = &server->metrics_.registry();
+  absl::StatusOr<OpenedStore> opened = OpenSnapshotStore(c.data_dir, c.store, std::move(hooks));
+  if (!opened.ok()) return opened.status();
+  server->opened_store_ = *std::move(opened);
+  server->store_ = server->opened_store_.store.get();
 
   server->catalog_ = std::make_unique<SnapshotCatalog>(*server->store_, c);
+  server->hook_catalog_ = server->catalog_.get();
   if (c.workers > 0) {
     SnapshotCatalog* catalog = server->catalog_.get();
     absl::StatusOr<std::unique_ptr<worker::WorkerFleet>> fleet = worker::WorkerFleet::Start(
@@ -140,6 +174,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     if (absl::Status s = runner->Prewarm("", absl::Now()); !s.ok()) return s;
     server->runner_ = std::move(runner);
   }
+  server->hook_runner_ = server->runner_.get();
   engine::PackProcessOptions pack;
   pack.binary = c.pack_binary.empty() ? SiblingBinary(argv0, "isopool_pack", "engine/isopool_pack")
                                       : c.pack_binary;
@@ -167,6 +202,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     }
     return g;
   });
+  if (StoreMetrics* store_metrics = server->opened_store_.metrics.get()) {
+    store::SharedSnapshotStore* shared = server->opened_store_.shared;
+    server->metrics_.AddScrapeHook(
+        [store_metrics, shared] { store_metrics->Sample(shared->SharedStats()); });
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -182,15 +222,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", c.listen));
   }
-  grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
-  health->SetServingStatus(true);
-  health->SetServingStatus(kServiceName, true);
+  {
+    // The API service is NOT_SERVING while a shared store is not ready yet (its log lines say
+    // why); the process as a whole ("") is.
+    absl::MutexLock lock(&server->health_mu_);
+    server->health_ = server->grpc_server_->GetHealthCheckService();
+    server->health_->SetServingStatus(true);
+    server->health_->SetServingStatus(kServiceName, server->store_ready_);
+  }
   store::StoreStats stats = server->store_->Stats();
   Log(LogLevel::kInfo, "start",
       {{"listen", c.listen},
        {"port", server->port_},
        {"metrics_port", server->metrics_.port()},
        {"data_dir", c.data_dir},
+       {"store", server->opened_store_.describe},
        {"workers", c.workers},
        {"snapshots", static_cast<uint64_t>(stats.snapshot_count)},
        {"v8", engine::V8Version()}});
@@ -199,9 +245,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 
 bool Server::Drain() {
   Log(LogLevel::kInfo, "drain_start", {{"grace_s", absl::ToInt64Seconds(config_.drain_grace)}});
-  grpc::HealthCheckServiceInterface* health = grpc_server_->GetHealthCheckService();
-  health->SetServingStatus(false);
-  health->SetServingStatus(kServiceName, false);
+  {
+    absl::MutexLock lock(&health_mu_);
+    draining_ = true;
+    health_->SetServingStatus(false);
+    health_->SetServingStatus(kServiceName, false);
+  }
   service_->StartDraining();
   absl::Time deadline = absl::Now() + config_.drain_grace;
   bool idle = service_->WaitIdle(deadline);

@@ -13,6 +13,7 @@
 
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -21,7 +22,9 @@
 #include "service/isopool_service.h"
 #include "service/metrics.h"
 #include "service/snapshot_catalog.h"
-#include "store/fs_snapshot_store.h"
+#include "service/store_factory.h"
+#include "service/store_metrics.h"
+#include "store/shared_snapshot_store.h"
 #include "worker/call_runner.h"
 #include "worker/fleet.h"
 
@@ -44,10 +47,21 @@ class Server {
 
  private:
   explicit Server(const ServerConfig& config);
+  // The store's readiness (store_factory.h): the API service is NOT_SERVING until it is ready.
+  void SetStoreReady(bool ready);
 
   const ServerConfig config_;
   Metrics metrics_;
-  std::unique_ptr<store::FilesystemSnapshotStore> store_;
+  OpenedStore opened_store_;  // owns the store (and, shared, its metrics); outlives the rest
+  store::SnapshotStore* store_ = nullptr;
+  // What the store's hooks reach (a snapshot deleted on another replica); nulled before the
+  // runner goes.
+  std::atomic<worker::CallRunner*> hook_runner_{nullptr};
+  std::atomic<SnapshotCatalog*> hook_catalog_{nullptr};
+  absl::Mutex health_mu_;
+  bool store_ready_ ABSL_GUARDED_BY(health_mu_) = true;
+  bool draining_ ABSL_GUARDED_BY(health_mu_) = false;
+  grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(health_mu_) = nullptr;
   std::unique_ptr<SnapshotCatalog> catalog_;
   // Worker processes (--workers > 0; then fleet_ points at it) or the in-process runner.
   std::unique_ptr<worker::CallRunner> runner_;

@@ -19,6 +19,7 @@ absl::StatusOr<std::string> SnapshotCatalog::ReadAndRemember(const std::string& 
   const std::map<std::string, std::string>& annotations = decoded->options.annotations;
   entry->limits = SnapshotLimitsFromAnnotations(annotations, config_);
   entry->policy = PolicyFromAnnotations(annotations, config_);
+  entry->last_used = absl::Now();
   absl::MutexLock lock(&mu_);
   entries_[snapshot_id] = *entry;
   return envelope;
@@ -29,7 +30,10 @@ absl::StatusOr<SnapshotLimits> SnapshotCatalog::Limits(const std::string& snapsh
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(snapshot_id);
-    if (it != entries_.end()) return it->second.limits;
+    if (it != entries_.end()) {
+      it->second.last_used = absl::Now();
+      return it->second.limits;
+    }
   }
   Entry entry;
   absl::StatusOr<std::string> envelope = ReadAndRemember(snapshot_id, &entry);
@@ -59,6 +63,12 @@ absl::StatusOr<pool::LoadedSnapshot> SnapshotCatalog::Load(const std::string& sn
   loaded.snapshot = *std::move(snapshot);
   loaded.policy = entry.policy;
   return loaded;
+}
+
+bool SnapshotCatalog::UsedSince(const std::string& snapshot_id, absl::Time since) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(snapshot_id);
+  return it != entries_.end() && it->second.last_used >= since;
 }
 
 void SnapshotCatalog::Forget(const std::string& snapshot_id) {

@@ -43,10 +43,15 @@ class SnapshotCatalog : public pool::SnapshotSource {
 
   void Forget(const std::string& snapshot_id);
 
+  // Whether a call asked for `snapshot_id`'s limits at or after `since` (its pools are live);
+  // the shared store pins such envelopes in its cache.
+  bool UsedSince(const std::string& snapshot_id, absl::Time since);
+
  private:
   struct Entry {
     SnapshotLimits limits;
     pool::PoolPolicy policy;
+    absl::Time last_used = absl::InfinitePast();
   };
   // Reads the envelope, decodes its options, and caches the entry.
   absl::StatusOr<std::string> ReadAndRemember(const std::string& snapshot_id, Entry* entry);

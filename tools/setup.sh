@@ -24,10 +24,15 @@ build_pkgs=(
   bazel-bootstrap bazel-rules-java
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev
+  # The shared snapshot store's clients: PostgreSQL (libpq) and S3 over libcurl with SigV4.
+  libpq-dev libcurl4-openssl-dev
   # libnode108's runtime dependencies (it is unpacked, not installed, so apt does not pull them).
   libuv1 libc-ares2 libicu72 libbrotli1 libnghttp2-14 libssl3 zlib1g
 )
-test_pkgs=(prometheus python3 python3-grpcio procps curl)
+test_pkgs=(prometheus python3 python3-grpcio procps curl
+  # Real dependencies of the shared-store tests: PostgreSQL 15, a one-node Ceph with radosgw
+  # (tests/fixtures/start_ceph.sh), and HAProxy for the affinity router.
+  postgresql-15 radosgw ceph-mon ceph-osd ceph-common haproxy)
 
 missing=()
 is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
