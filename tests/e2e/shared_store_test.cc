@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -336,6 +339,14 @@ TEST_F(SharedStoreE2eTest, StartsNotServingWhileTheDatabaseIsDownAndSaysWhy) {
   grpc::health::v1::HealthCheckResponse health;
   ASSERT_TRUE(Health(**server, &health).ok());
   EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  // The process as a whole stays SERVING: a liveness probe must not restart it for this.
+  {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest whole;
+    grpc::health::v1::HealthCheckResponse process;
+    ASSERT_TRUE((*server)->HealthStub()->Check(&context, whole, &process).ok());
+    EXPECT_EQ(process.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
   v1::ExecuteResponse response;
   grpc::Status status = Execute(*(*server)->Stub(), FunctionRequest("x", "f"), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
@@ -358,6 +369,54 @@ TEST_F(SharedStoreE2eTest, StartsNotServingWhileTheDatabaseIsDownAndSaysWhy) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::SERVING) << (*server)->Stderr();
+}
+
+// HAProxy in front of three replicas, hashing x-isopool-snapshot, with isopoolctl (which sets
+// the header) as the client: every name lands on one backend, and the others never build a
+// pool for it.
+TEST_F(SharedStoreE2eTest, AffinityRouterKeepsEachNameOnOneReplica) {
+  StartThree();
+  std::vector<int> ports;
+  for (auto& r : replicas_) ports.push_back(r->port());
+  auto router = RealHaproxy::Start(ports);
+  ASSERT_TRUE(router.ok()) << router.status();
+  const std::string ctl = Runfile("cli/isopoolctl");
+  auto run = [&](const std::string& args) {
+    std::string command =
+        absl::StrCat(ctl, " --addr ", (*router)->address(), " ", args, " >/dev/null 2>&1");
+    return std::system(command.c_str());
+  };
+  const std::vector<std::string> names = {"alpha", "bravo", "charlie", "delta", "echo", "fox"};
+  const std::string bundle = NewTempDir("bundle") + "/bundle.js";
+  for (const std::string& name : names) {
+    std::ofstream(bundle) << Bundle(static_cast<int>(name.size()) * 7 + name[0]);
+    ASSERT_EQ(run(absl::StrCat("upload ", bundle, " --name ", name)), 0) << name;
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_EQ(run(absl::StrCat("exec ", name, " --function version")), 0) << name;
+    }
+  }
+  // The router's log: which server each request (upload or exec) went to, by header.
+  std::map<std::string, std::set<std::string>> servers_of;
+  std::map<std::string, int> execs_on;
+  for (absl::string_view line : absl::StrSplit((*router)->Log(), '\n', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(line, ' ');
+    if (parts.size() != 2) continue;
+    servers_of[parts[1]].insert(parts[0]);
+  }
+  std::set<std::string> used;
+  for (const std::string& name : names) {
+    ASSERT_EQ(servers_of[name].size(), 1u) << name << " reached several replicas";
+    std::string server = *servers_of[name].begin();
+    used.insert(server);
+    execs_on[server] += 4;
+  }
+  EXPECT_GE(used.size(), 2u) << "every name hashed to one replica: no spread";
+  // Each replica ran exactly the calls routed to it, so the others never warmed those names.
+  for (size_t r = 0; r < replicas_.size(); ++r) {
+    double ok = Sample(replicas_[r]->metrics_port(), "isopool_executions_total{outcome=\"ok\"}");
+    int want = execs_on[absl::StrCat("s", r)];
+    EXPECT_EQ(ok < 0 ? 0 : ok, want) << "replica " << r;
+  }
 }
 
 }  // namespace
