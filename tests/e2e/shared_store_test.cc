@@ -86,7 +86,8 @@ class SharedStoreE2eTest : public ::testing::Test {
             "--s3_create_bucket",
             "--store_timeout_ms=3000",
             "--store_transfer_timeout_ms=5000",
-            "--max_concurrent_uploads=16"};
+            "--max_concurrent_uploads=16",
+            "--workers=2"};
   }
 
   std::unique_ptr<ServerProcess> StartReplica(const std::string& label,
@@ -142,9 +143,19 @@ class SharedStoreE2eTest : public ::testing::Test {
 
 TEST_F(SharedStoreE2eTest, UploadMoveAndDeleteReachEveryReplica) {
   StartThree();
+  // Each replica's warm isolates before any upload: the blank snapshot's, one per worker
+  // process (--workers=2), once both workers have reported.
   std::vector<double> blank_warm;
   for (auto& r : replicas_) {
-    blank_warm.push_back(Sample(r->metrics_port(), "isopool_pool_isolates{state=\"warm\"}"));
+    absl::Time give_up = absl::Now() + absl::Seconds(10);
+    double warm = -1;
+    while (absl::Now() < give_up) {
+      warm = Sample(r->metrics_port(), "isopool_pool_isolates{state=\"warm\"}");
+      if (warm >= 2) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ASSERT_EQ(warm, 2) << "blank pools never warmed";
+    blank_warm.push_back(warm);
   }
   // Upload on replica 0; a call by name on 1 and 2 works within 1 s of the upload returning.
   v1::UploadSnapshotResponse v1_upload;
@@ -222,7 +233,7 @@ TEST_F(SharedStoreE2eTest, KillNineMidUploadLeavesNothingVisible) {
     grpc::Status status = Upload(*stubs_[0], Spec("doomed"), slow, &response);
     EXPECT_FALSE(status.ok());
   });
-  // The event: the server has a pack child (the build started), on any of its threads.
+  // The event: the server has an isopool_pack child (the build started), from any thread.
   absl::Time give_up = absl::Now() + absl::Seconds(10);
   bool building = false;
   const std::string tasks = absl::StrCat("/proc/", replicas_[0]->pid(), "/task");
@@ -231,9 +242,14 @@ TEST_F(SharedStoreE2eTest, KillNineMidUploadLeavesNothingVisible) {
     while (dir != nullptr && !building) {
       dirent* entry = readdir(dir);
       if (entry == nullptr) break;
+      // Worker processes are children too: look for the pack child by name.
       std::ifstream children(absl::StrCat(tasks, "/", entry->d_name, "/children"));
-      std::string pids;
-      building = std::getline(children, pids) && !pids.empty();
+      std::string pid;
+      while (!building && children >> pid) {
+        std::ifstream comm(absl::StrCat("/proc/", pid, "/comm"));
+        std::string name;
+        building = std::getline(comm, name) && name == "isopool_pack";
+      }
     }
     if (dir != nullptr) closedir(dir);
     if (!building) absl::SleepFor(absl::Milliseconds(2));
