@@ -11,6 +11,8 @@
 //                   fs: right after its upload on the same server (restore from local disk);
 //                   shared: on replica B after the upload on replica A (B never saw it: name
 //                   lookup in PostgreSQL, download from the bucket, sha256, restore)
+// SHARED_STORE_BENCH_DEBUG=1 also prints replica A's time per store operation (from its
+// isopool_store_dependency_request_seconds) and the shared uploads in order, to stderr.
 // Each server runs with --restore_threads=1 --v8_platform_threads=1 (ServerProcess), and the
 // client shares the 2 cores with the servers, PostgreSQL and Ceph.
 #include <algorithm>
@@ -19,9 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "tests/e2e/server_process.h"
 #include "tests/fixtures/real_services.h"
@@ -179,6 +183,19 @@ int Main(int argc, char** argv) {
     }
   }
 
+  if (std::getenv("SHARED_STORE_BENCH_DEBUG") != nullptr) {
+    auto text = HttpGet((*a)->metrics_port(), "/metrics");
+    if (text.ok()) {
+      for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+        if (absl::StartsWith(line, "isopool_store_dependency_request_seconds_sum")) {
+          std::fprintf(stderr, "%s\n", std::string(line).c_str());
+        }
+      }
+    }
+  }
+  std::string order;
+  for (double ms : up_shared) absl::StrAppend(&order, static_cast<int>(ms), " ");
+  std::fprintf(stderr, "shared uploads in order (ms): %s\n", order.c_str());
   auto row = [](const char* what, const char* store, const Stats& s) {
     std::printf("| %s | %s | %zu | %.2f | %.2f | %.2f |\n", what, store, s.n, s.p50_ms, s.p90_ms,
                 s.p99_ms);
