@@ -378,7 +378,7 @@ absl::StatusOr<std::vector<S3Client::ListedObject>> S3Client::List(absl::string_
         object.last_modified = absl::InfinitePast();
       }
       p = 0;
-      absl::SimpleAtoi(XmlElement(contents, "Size", &p), &object.size);
+      if (!absl::SimpleAtoi(XmlElement(contents, "Size", &p), &object.size)) object.size = 0;
       objects.push_back(std::move(object));
     }
     size_t p = 0;

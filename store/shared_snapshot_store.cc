@@ -243,7 +243,9 @@ absl::Status SharedSnapshotStore::Migrate(absl::Time deadline) {
         c.Exec("SELECT coalesce(max(version), 0) FROM schema_migrations", deadline);
     if (!current.ok()) return current.status();
     int version = 0;
-    absl::SimpleAtoi(current->Get(0, 0), &version);
+    if (!absl::SimpleAtoi(current->Get(0, 0), &version)) {
+      return absl::InternalError("schema_migrations: malformed version");
+    }
     int newest = Migrations().back().version;
     if (version > newest) {
       // A newer binary migrated already; migrations only ever add, so carry on.
@@ -445,11 +447,12 @@ void SharedSnapshotStore::SweeperLoop() {
         {}, absl::Now() + options_.operation_timeout);
     if (r.ok()) {
       StoreStats stats;
-      absl::SimpleAtoi(r->Get(0, 0), &stats.snapshot_count);
-      absl::SimpleAtoi(r->Get(0, 1), &stats.total_bytes);
-      absl::SimpleAtoi(r->Get(0, 2), &stats.quarantined_count);
-      absl::MutexLock lock(&state_mu_);
-      store_stats_ = stats;
+      if (absl::SimpleAtoi(r->Get(0, 0), &stats.snapshot_count) &&
+          absl::SimpleAtoi(r->Get(0, 1), &stats.total_bytes) &&
+          absl::SimpleAtoi(r->Get(0, 2), &stats.quarantined_count)) {
+        absl::MutexLock lock(&state_mu_);
+        store_stats_ = stats;
+      }
     }
     if (absl::Now() >= next_sweep) {
       next_sweep = absl::Now() + options_.sweep_interval;

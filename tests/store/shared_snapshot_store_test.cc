@@ -38,7 +38,9 @@ class Removals {
   // True once `id` was reported, false at the deadline.
   bool WaitFor(const std::string& id, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
-    auto seen = [&] { return std::find(ids_.begin(), ids_.end(), id) != ids_.end(); };
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return std::find(ids_.begin(), ids_.end(), id) != ids_.end();
+    };
     return mu_.AwaitWithTimeout(absl::Condition(&seen), timeout);
   }
 
