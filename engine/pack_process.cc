@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "base/child_environment.h"
 #include "engine/internal/fields.h"
 
 namespace isopool::engine {
@@ -64,9 +65,9 @@ absl::StatusOr<std::string> PackInChildProcess(const PackProcessOptions& process
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   pid_t pid;
-  char* empty_environment[] = {nullptr};  // the child learns nothing from the server's
+  base::ChildEnvironment environment;  // the child learns nothing from the server's
   int spawned =
-      posix_spawn(&pid, process.binary.c_str(), &actions, nullptr, argv.data(), empty_environment);
+      posix_spawn(&pid, process.binary.c_str(), &actions, nullptr, argv.data(), environment.envp());
   posix_spawn_file_actions_destroy(&actions);
   close(in[0]);
   close(out[1]);

@@ -2,7 +2,7 @@
 # Runs tests under a sanitizer, with the suppression files by absolute path.
 #
 #   tools/sanitize.sh asan [targets...]   ASan + UBSan + LeakSanitizer (default: //tests/...)
-#   tools/sanitize.sh tsan [targets...]   ThreadSanitizer (default: engine and pool tests)
+#   tools/sanitize.sh tsan [targets...]   ThreadSanitizer (default: engine, pool and worker tests)
 #
 # Suppressions (tools/sanitizers/*.supp) cover only uninstrumented system libraries (libnode,
 # c-ares); each entry says why. ThreadSanitizer runs the in-process suites: the end-to-end
@@ -19,7 +19,7 @@ case "$kind" in
       --test_env=LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0" \
       "${targets[@]}" ;;
   tsan)
-    [ $# -gt 0 ] && targets=("$@") || targets=(//tests/engine/... //tests/pool/...)
+    [ $# -gt 0 ] && targets=("$@") || targets=(//tests/engine/... //tests/pool/... //tests/worker/...)
     exec bazel test --config=tsan \
       --test_env=TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp" \
       "${targets[@]}" ;;

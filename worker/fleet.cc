@@ -58,6 +58,7 @@ struct WorkerFleet::Slot {
   std::shared_ptr<WorkerProcess> process;
   uint64_t generation = 0;
   bool up = false;
+  bool dying = false;  // being killed: takes no new calls until its exit is handled
   bool probation = false;
   uint64_t solo_call = 0;
   int in_flight = 0;
@@ -211,7 +212,7 @@ int WorkerFleet::PickSlot(const InFlight& call) {
     for (int k = 0; k < n; ++k) {
       int i = (blank_turn_ + k) % n;
       const Slot& slot = *slots_[i];
-      if (!slot.up || slot.probation || slot.in_flight >= options_.window) continue;
+      if (!slot.up || slot.dying || slot.probation || slot.in_flight >= options_.window) continue;
       if (best < 0 || slot.in_flight < slots_[best]->in_flight) best = i;
     }
     if (best >= 0) blank_turn_ = (best + 1) % n;
@@ -226,7 +227,7 @@ int WorkerFleet::PickSlot(const InFlight& call) {
   std::sort(ranked.rbegin(), ranked.rend());
   for (const auto& [score, i] : ranked) {
     const Slot& slot = *slots_[i];
-    if (!slot.up || slot.probation || slot.in_flight >= options_.window) continue;
+    if (!slot.up || slot.dying || slot.probation || slot.in_flight >= options_.window) continue;
     if (slot.in_flight < options_.spill_at) return i;
     if (best < 0 || slot.in_flight < slots_[best]->in_flight) best = i;
   }
@@ -258,7 +259,7 @@ void WorkerFleet::DispatchLocked(std::vector<Send>* sends) {
     if (!have_probation) {  // take the least busy worker out of rotation
       int chosen = -1;
       for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
-        if (!slots_[i]->up) continue;
+        if (!slots_[i]->up || slots_[i]->dying) continue;
         if (chosen < 0 || slots_[i]->in_flight < slots_[chosen]->in_flight) chosen = i;
       }
       if (chosen >= 0) slots_[chosen]->probation = true;
@@ -266,7 +267,9 @@ void WorkerFleet::DispatchLocked(std::vector<Send>* sends) {
   }
   for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
     Slot& slot = *slots_[i];
-    if (!slot.up || !slot.probation || slot.solo_call != 0 || slot.in_flight > 0) continue;
+    if (!slot.up || slot.dying || !slot.probation || slot.solo_call != 0 || slot.in_flight > 0) {
+      continue;
+    }
     while (!suspects_.empty() && slot.solo_call == 0) {
       uint64_t id = suspects_.front();
       suspects_.pop_front();
@@ -300,6 +303,7 @@ void WorkerFleet::Flush(std::vector<Send> sends, std::vector<Completion> complet
 
 void WorkerFleet::InstallLocked(Slot& slot) {
   slot.in_flight = 0;
+  slot.dying = false;
   if (slot.process->exited()) {  // died before it was installed: its exit was not handled
     slot.up = false;
     dead_.push_back(std::move(slot.process));
@@ -427,6 +431,7 @@ void WorkerFleet::OnUnresponsive(WorkerProcess& worker, uint64_t call_id) {
     completions.emplace_back(std::move(it->second->done), CulpritOutcome(*it->second, exit));
     RecordCrashLocked(it->second->key, exit);
     --slot->in_flight;
+    slot->dying = true;
     calls_.erase(it);
   }
   observer_.OnUnresponsiveCall();
@@ -631,7 +636,9 @@ void WorkerFleet::MonitorLoop() {
     for (auto& slot : slots_) {
       if (!slot->up) continue;
       slot->resident_bytes = slot->process->ResidentBytes();
-      if (options_.memory_cap_bytes > 0 && slot->resident_bytes > options_.memory_cap_bytes) {
+      if (options_.memory_cap_bytes > 0 && slot->resident_bytes > options_.memory_cap_bytes &&
+          !slot->dying) {
+        slot->dying = true;
         over_cap.push_back(slot->process);
       }
     }
@@ -653,6 +660,7 @@ void WorkerFleet::MonitorLoop() {
           completions.emplace_back(std::move(call.done), CulpritOutcome(call, exit));
           stuck.emplace_back(slot.process, it->first);
           --slot.in_flight;
+          slot.dying = true;
           it = calls_.erase(it);
           continue;
         }

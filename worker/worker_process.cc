@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "base/child_environment.h"
 #include "worker/codec.h"
 #include "worker/fds.h"
 
@@ -83,8 +84,8 @@ absl::StatusOr<std::unique_ptr<WorkerProcess>> WorkerProcess::Start(const Option
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   std::string binary = options.binary;
   char* argv[] = {binary.data(), nullptr};
-  char* empty_environment[] = {nullptr};
-  int spawned = posix_spawn(&self->pid_, binary.c_str(), &actions, &attr, argv, empty_environment);
+  base::ChildEnvironment environment;
+  int spawned = posix_spawn(&self->pid_, binary.c_str(), &actions, &attr, argv, environment.envp());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   for (int fd : child_fds) close(fd);

@@ -14,7 +14,7 @@
 # Flags: --smoke, --out FILE (default bench/RESULTS.md; --smoke: <work dir>/RESULTS.md),
 # --no_peer, --no_pin (skip the pinned table), --keep_work.
 # Environment: ISOPOOL_SERVER, ISOPOOL_PACK, LOADGEN, ISOPOOLCTL (all four set = use these
-# binaries, do not build); DURATION, WARMUP (seconds per run), ROUNDS (alternating rounds of the
+# binaries, do not build; ISOPOOL_WORKER too, else the server finds isopool_worker itself); DURATION, WARMUP (seconds per run), ROUNDS (alternating rounds of the
 # ratio rows), MIXED_DURATION; PYTHON (default /usr/bin/python3, which has Debian's grpcio).
 set -euo pipefail
 
@@ -86,13 +86,15 @@ if [[ -n "${ISOPOOL_SERVER:-}" && -n "${ISOPOOL_PACK:-}" && -n "${LOADGEN:-}" &&
   build_note="prebuilt binaries from the environment"
 else
   log "building -c opt (server, pack, loadgen, isopoolctl)"
-  targets=(//service:isopool_server //engine:isopool_pack //bench/loadgen:loadgen //cli:isopoolctl)
+  targets=(//service:isopool_server //engine:isopool_pack //worker:isopool_worker //bench/loadgen:loadgen
+    //cli:isopoolctl)
   (cd "$root" && timeout 1200 bazel build -c opt "${targets[@]}") || die "bazel build -c opt failed"
   opt_bin="$(cd "$root" && timeout 300 bazel info -c opt bazel-bin 2>/dev/null)"
   # Copies, so that other builds flipping bazel-bin between configurations cannot change them
   # under us. libnode is found through $ORIGIN-relative runpaths in bazel-out; the copies find it
   # through LD_LIBRARY_PATH instead.
-  for f in service/isopool_server engine/isopool_pack bench/loadgen/loadgen cli/isopoolctl; do
+  for f in service/isopool_server engine/isopool_pack worker/isopool_worker bench/loadgen/loadgen \
+    cli/isopoolctl; do
     cp -L "$opt_bin/$f" "$work/bin/"
   done
   libnode="$(ldd "$opt_bin/service/isopool_server" | awk '/libnode/ {print $3}')"
@@ -100,6 +102,7 @@ else
   ln -s "$(readlink -f "$libnode")" "$work/lib/$(basename "$libnode")"
   export LD_LIBRARY_PATH="$work/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   server_bin=$work/bin/isopool_server pack_bin=$work/bin/isopool_pack
+  ISOPOOL_WORKER=$work/bin/isopool_worker
   loadgen_bin=$work/bin/loadgen ctl_bin=$work/bin/isopoolctl
   build_note="bazel build -c opt, copied from $(basename "$(dirname "$opt_bin")")"
 fi
@@ -129,8 +132,11 @@ fi
 # silently runs with a random seed (see bench/README.md, "Known server issues").
 "$PY" -c 'import secrets; print(secrets.randbits(62) + 1)' >"$work/hash_seed"
 chmod 600 "$work/hash_seed"
+worker_flag=()
+[[ -n "${ISOPOOL_WORKER:-}" ]] && worker_flag=(--worker_binary="$ISOPOOL_WORKER")
 "$server_bin" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --data_dir="$work/data" \
-  --pack_binary="$pack_bin" --hash_seed_file="$work/hash_seed" 2>"$work/server.log" &
+  --pack_binary="$pack_bin" --hash_seed_file="$work/hash_seed" "${worker_flag[@]}" \
+  2>"$work/server.log" &
 server_pid=$!
 pids+=("$server_pid")
 port="" metrics_port=""
@@ -291,7 +297,8 @@ pinned_done=0
 if [[ $want_pin == 1 ]] && command -v taskset >/dev/null; then
   log "pinned table: server/peer on CPU 0, loadgen on CPU 1"
   pin_to() { local mask=$1 pid; shift; for pid in "$@"; do taskset -a -p "$mask" "$pid" >/dev/null 2>&1 || true; done; }
-  all=("$server_pid")
+  # The server's worker processes run the JavaScript: they go with it.
+  all=("$server_pid" $(pgrep -P "$server_pid" || true))
   [[ $peer_ok == 1 ]] && all+=("${peer_pid[reuse]}" "${peer_pid[new]}")
   pin_to 0x1 "${all[@]}"
   client_cpu=1
