@@ -73,6 +73,8 @@ struct LogLine {
 struct CallStats {
   absl::Duration wall;
   absl::Duration cpu;
+  // Time spent asleep waiting for timers (part of `wall`, not of `cpu`).
+  absl::Duration timer_sleep;
   size_t heap_before_bytes = 0;
   size_t heap_after_bytes = 0;
 };

@@ -108,6 +108,7 @@ absl::StatusOr<std::unique_ptr<JsIsolate>> JsIsolate::Create(
   v8::Isolate::CreateParams params;
   params.array_buffer_allocator = self->allocator_.get();
   params.constraints.ConfigureDefaultsFromHeapSize(0, options.heap_limit_bytes);
+  params.external_references = internal::ExternalReferences();
   if (!self->snapshot_->blank()) {
     const std::string& data = self->snapshot_->envelope().blob;
     self->v8_->blob.data = data.data();
@@ -117,6 +118,8 @@ absl::StatusOr<std::unique_ptr<JsIsolate>> JsIsolate::Create(
   v8::Isolate* isolate = v8::Isolate::New(params);
   self->isolate_ = isolate;
   isolate->SetData(0, self.get());
+  self->v8_->web = std::make_unique<internal::WebHost>(isolate, internal::WebHost::Options{});
+  self->v8_->web->set_observer(&observer);
   isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate->AddNearHeapLimitCallback(&JsIsolate::OnNearHeapLimit, self.get());
   const RuntimeOptions& runtime = CurrentRuntimeOptions();
@@ -139,6 +142,7 @@ JsIsolate::~JsIsolate() {
     v8_->spares.clear();  // Globals must be reset while the isolate is alive
     v8_->shared.Reset();
     v8_->console.Reset();
+    if (v8_->web) v8_->web->Dispose();
   }
   isolate->Dispose();
 }
@@ -155,7 +159,7 @@ void JsIsolate::OnConsole(const void* raw_info) {
     return;
   }
   v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  std::string text;
+  std::string text(static_cast<size_t>(2 * self->call_group_depth_), ' ');
   for (int i = 0; i < info.Length(); ++i) {
     if (i > 0) text += ' ';
     v8::Local<v8::Value> arg = info[i];
@@ -182,6 +186,21 @@ void JsIsolate::OnConsole(const void* raw_info) {
   self->call_logs_->push_back(std::move(line));
 }
 
+// console.group / groupCollapsed (data: the level of the label's line, then indents) and
+// groupEnd (data -1).
+void JsIsolate::OnConsoleGroup(const void* raw_info) {
+  const auto& info = *static_cast<const v8::FunctionCallbackInfo<v8::Value>*>(raw_info);
+  auto* self = static_cast<JsIsolate*>(info.GetIsolate()->GetData(0));
+  int delta = info.Data().As<v8::Int32>()->Value();
+  if (self->call_logs_ == nullptr) return;
+  if (delta >= 0) {
+    if (info.Length() > 0) OnConsole(raw_info);
+    if (self->call_group_depth_ < 32) ++self->call_group_depth_;
+  } else if (self->call_group_depth_ > 0) {
+    --self->call_group_depth_;
+  }
+}
+
 absl::Status JsIsolate::PrepareContext() {
   const absl::Time start = absl::Now();
   auto* isolate = static_cast<v8::Isolate*>(isolate_);
@@ -197,9 +216,26 @@ absl::Status JsIsolate::PrepareContext() {
                        isolate, reinterpret_cast<v8::FunctionCallback>(&JsIsolate::OnConsole),
                        v8::Int32::New(isolate, static_cast<int>(level))));
     }
+    // The console lives outside snapshots (installed into each context after restore), so these
+    // callbacks need no external references.
+    const std::pair<const char*, int> groups[] = {
+        {"group", static_cast<int>(LogLevel::kLog)},
+        {"groupCollapsed", static_cast<int>(LogLevel::kLog)},
+        {"groupEnd", -1}};
+    for (const auto& [name, delta] : groups) {
+      console->Set(ToV8String(isolate, name),
+                   v8::FunctionTemplate::New(
+                       isolate, reinterpret_cast<v8::FunctionCallback>(&JsIsolate::OnConsoleGroup),
+                       v8::Int32::New(isolate, delta)));
+    }
+    v8_->web->AddConsoleExtras(console);
     v8_->console.Reset(isolate, console);
   }
-  v8::Local<v8::Context> context = v8::Context::New(isolate);
+  // A packed snapshot's global already has the lazy web globals (packing put them there); the
+  // blank snapshot is V8's own, so its contexts get them from the template.
+  v8::Local<v8::Context> context =
+      snapshot_->blank() ? v8::Context::New(isolate, nullptr, v8_->web->GlobalTemplate())
+                         : v8::Context::New(isolate);
   if (context.IsEmpty()) return absl::InternalError("could not create a context");
   v8::Context::Scope context_scope(context);
   v8::Local<v8::Object> console;

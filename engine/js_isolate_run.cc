@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/internal/v8_state.h"
 #include "engine/internal/v8_util.h"
+#include "engine/internal/web.h"
 #include "engine/js_isolate.h"
 
 namespace isopool::engine {
@@ -163,12 +164,16 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
   call_log_bytes_ = 0;
   call_max_log_bytes_ = limits.max_log_bytes;
   call_logs_truncated_ = false;
+  call_group_depth_ = 0;
   call_heap_limit_ = limits.heap_bytes;
   memory_limit_hit_ = false;
   absl::Time wall_start = absl::Now();
   Watchdog::Fired fired;
   bool unresponsive;
   bool terminated = false;
+  bool timer_past_deadline = false;
+  internal::WebHost& web = *v8_->web;
+  web.TakeSleepTime();
   {
     v8::Context::Scope context_scope(context);
     Watchdog::Watch watch(watchdog_, isolate, limits.wall, limits.cpu);
@@ -201,9 +206,25 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
     // Settle a returned promise, and drain what the call left queued. A microtask loop is
     // stopped here by the watchdog like any other loop.
     if (!try_catch.HasTerminated()) isolate->PerformMicrotaskCheckpoint();
+    // The event loop: while the result is pending, fire timers (sleeping until each is due) and
+    // pump the platform. A timer due after the deadline ends the call now: nothing ran away, so
+    // the isolate stays fit.
+    if (ran && !try_catch.HasTerminated() && !isolate->IsExecutionTerminating() &&
+        value->IsPromise() && value.As<v8::Promise>()->State() == v8::Promise::kPending) {
+      double deadline_ms =
+          web.PeekNow() + absl::ToDoubleMilliseconds(wall_start + limits.wall - absl::Now());
+      timer_past_deadline = internal::RunEventLoop(isolate, context, value.As<v8::Promise>(),
+                                                   deadline_ms) == internal::LoopEnd::kPastDeadline;
+    }
     terminated = try_catch.HasTerminated() || isolate->IsExecutionTerminating() ||
                  watch.fired() != Watchdog::Fired::kNone || memory_limit_hit_;
-    if (!terminated && result.status.ok() && !result.error) {
+    if (!terminated && timer_past_deadline) {
+      result.error = ScriptError{
+          ErrorKind::kTimeout,
+          absl::StrCat("the script ran past its ", absl::FormatDuration(limits.wall),
+                       " timeout: the returned promise waits on a timer due after the deadline"),
+          "", 0, 0};
+    } else if (!terminated && result.status.ok() && !result.error) {
       if (!ran) {
         result.error = ErrorFromTryCatch(isolate, context, try_catch, ErrorKind::kException);
       } else if (value->IsPromise()) {
@@ -213,7 +234,8 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
         } else if (promise->State() == v8::Promise::kPending) {
           result.error = ScriptError{ErrorKind::kPromiseNeverSettled,
                                      "the returned promise never settles: nothing is left that "
-                                     "could resolve it (there are no timers or I/O)",
+                                     "could resolve it (no timers are pending, and there is no "
+                                     "I/O)",
                                      "", 0, 0};
         } else {
           value = promise->Result();
@@ -246,11 +268,14 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
       terminated = isolate->IsExecutionTerminating() || watch.fired() != Watchdog::Fired::kNone ||
                    memory_limit_hit_;
     }
+    // Timers left behind die with the call: in kShared mode they must never fire in the next.
+    if (std::optional<internal::Timers> timers = internal::Timers::Of(context)) timers->Clear();
     fired = watch.fired();
     unresponsive = watch.unresponsive();
     result.stats.cpu = watch.cpu_used();  // the watch already reads this thread's CPU clock
   }  // the watch is gone: no termination can be requested for this call any more
   result.stats.wall = absl::Now() - wall_start;
+  result.stats.timer_sleep = web.TakeSleepTime();
   call_logs_ = nullptr;
   call_heap_limit_ = 0;
   result.logs_truncated = call_logs_truncated_;

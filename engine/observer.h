@@ -20,6 +20,9 @@ class EngineObserver {
   virtual ~EngineObserver() = default;
   // One garbage-collection pause of an isolate.
   virtual void OnGcPause(GcType /*type*/, absl::Duration /*pause*/) {}
+  // A call starts (true) or stops (false) sleeping until its next timer is due (setTimeout): it
+  // holds its execute thread while using no CPU. `slept` is the time asleep (on false).
+  virtual void OnTimerSleep(bool /*sleeping*/, absl::Duration /*slept*/) {}
 };
 
 // An observer that ignores everything; the default.

@@ -8,6 +8,7 @@
 #include "base/sha256.h"
 #include "engine/envelope.h"
 #include "engine/internal/v8_util.h"
+#include "engine/internal/web.h"
 #include "engine/runtime.h"
 #include "engine/watchdog.h"
 
@@ -17,7 +18,9 @@ namespace {
 // While packing, console calls go nowhere (nobody reads a build's logs); at restore every
 // context gets the real, capturing console.
 constexpr char kBuildConsole[] =
-    "globalThis.console = { debug() {}, info() {}, log() {}, warn() {}, error() {}, trace() {} };";
+    "globalThis.console = { debug() {}, info() {}, log() {}, warn() {}, error() {}, trace() {},"
+    " assert() {}, count() {}, countReset() {}, time() {}, timeEnd() {}, timeLog() {},"
+    " table() {}, dir() {}, dirxml() {}, group() {}, groupCollapsed() {}, groupEnd() {} };";
 
 struct BuildLimitState {
   v8::Isolate* isolate;
@@ -70,8 +73,13 @@ absl::StatusOr<std::string> Pack(absl::string_view source, const PackOptions& op
         internal::ListModuleExports(source, options.bundle_name, &envelope.exports);
     if (!listed.ok()) return listed;
   }
-  v8::SnapshotCreator creator;
+  // Every native a snapshotted context can reach must be registered (internal/web.h).
+  v8::SnapshotCreator creator(internal::ExternalReferences());
   v8::Isolate* isolate = creator.GetIsolate();
+  // Pinned while packing deterministically: performance.now, crypto.getRandomValues and the
+  // timers' clock (virtual time: a timer fires at once, with the clock jumped to its due time).
+  internal::WebHost web(isolate,
+                        internal::WebHost::Options{options.deterministic, options.seed_time_ms});
   BuildLimitState limits{isolate, static_cast<size_t>(options.build_heap_mib) << 20};
   isolate->AddNearHeapLimitCallback(OnNearHeapLimit, &limits);
   isolate->AddGCEpilogueCallback(OnGcEpilogue, &limits);
@@ -79,7 +87,7 @@ absl::StatusOr<std::string> Pack(absl::string_view source, const PackOptions& op
   absl::Status status;
   {
     v8::HandleScope handles(isolate);
-    v8::Local<v8::Context> context = v8::Context::New(isolate);
+    v8::Local<v8::Context> context = v8::Context::New(isolate, nullptr, web.GlobalTemplate());
     v8::Context::Scope context_scope(context);
     Watchdog::Fired fired;
     {
@@ -104,6 +112,15 @@ absl::StatusOr<std::string> Pack(absl::string_view source, const PackOptions& op
         }
       }
       if (status.ok()) isolate->PerformMicrotaskCheckpoint();
+      // Timers the bundle set while loading fire now, up to the build time limit (in virtual
+      // time when pinned); whatever is still pending then is dropped, never snapshotted.
+      if (status.ok()) {
+        internal::RunEventLoop(isolate, context, v8::Local<v8::Promise>(),
+                               web.PeekNow() + static_cast<double>(options.build_timeout_ms));
+      }
+      if (std::optional<internal::Timers> timers = internal::Timers::Of(context)) {
+        timers->Clear();
+      }
       if (status.ok() && options.deterministic) {
         status = internal::UnpinDeterminism(isolate, context);
       }
@@ -120,6 +137,7 @@ absl::StatusOr<std::string> Pack(absl::string_view source, const PackOptions& op
     }
     if (status.ok()) creator.SetDefaultContext(context);
   }
+  web.Dispose();  // its templates are per-process handles, not part of the snapshot
   if (!status.ok()) {
     // SnapshotCreator insists on a blob before it is destroyed; make an empty one.
     {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "base/sha256.h"
+#include "engine/internal/web.h"
 
 namespace isopool::engine {
 namespace {
@@ -32,6 +33,12 @@ bool FillWithRandomBytes(unsigned char* buffer, size_t length) {
 // The pack process's --random-seed; any fixed value works, but it must never change, or
 // envelopes built by different versions of isopool would differ.
 constexpr char kPackRandomSeedFlag[] = "--random-seed=1515152";
+
+// Flags isopool always sets (part of the compatibility digest).
+// --no-wasm-async-compilation: WebAssembly.compile/instantiate compile on the calling thread, so
+// the work counts against the call's CPU limit and its promise settles in the call's own event
+// loop instead of waiting on background threads nobody accounts for.
+constexpr char kInternalFlags[] = "--no-wasm-async-compilation";
 
 struct Runtime {
   absl::Mutex mu;
@@ -56,8 +63,9 @@ std::string DigestOf(const RuntimeOptions& options) {
 #else
                    "pointer_compression=0\n",
 #endif
-                   "sizeof_pointer=", sizeof(void*), "\n", "external_references=none\n",
-                   "flags=", absl::StrJoin(flags, " "), "\n");
+                   "sizeof_pointer=", sizeof(void*), "\n", "external_references=v",
+                   internal::kExternalReferencesVersion, "\n", "internal_flags=", kInternalFlags,
+                   "\n", "flags=", absl::StrJoin(flags, " "), "\n");
   // The seed itself stays secret: only a hash of it is part of the (public) digest.
   absl::StrAppend(&material, "hash_seed=",
                   options.hash_seed == 0
@@ -100,6 +108,7 @@ absl::Status InitializeRuntime(const RuntimeOptions& options) {
   }
   if (options.fixed_random_seed) v8::V8::SetFlagsFromString(kPackRandomSeedFlag);
   if (!options.rehash_snapshot) v8::V8::SetFlagsFromString("--no-rehash-snapshot");
+  v8::V8::SetFlagsFromString(kInternalFlags);
   // Our own watchdog and NearHeapLimitCallback enforce limits; V8 must not print to stdout.
   // Isolates seed Math.random from here rather than by opening /dev/urandom, which a locked-down
   // worker cannot do (V8 would fall back to a seed from timing data).
@@ -110,7 +119,10 @@ absl::Status InitializeRuntime(const RuntimeOptions& options) {
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   runtime.platform = v8::platform::NewDefaultPlatform(threads);
   v8::V8::InitializePlatform(runtime.platform.get());
+  internal::SetRuntimePlatform(runtime.platform.get());
   if (!v8::V8::Initialize()) return absl::InternalError("v8::V8::Initialize failed");
+  // OpenSSL and ICU state for the web runtime, before any sandbox (see internal/web.h).
+  if (absl::Status s = internal::InitializeWebRuntime(); !s.ok()) return s;
   runtime.compat_digest = DigestOf(options);
   runtime.options = options;
   runtime.initialized = true;
@@ -130,6 +142,8 @@ const RuntimeOptions& CurrentRuntimeOptions() {
 }
 
 const char* V8Version() { return v8::V8::GetVersion(); }
+
+const intptr_t* ExternalReferences() { return internal::ExternalReferences(); }
 
 const std::string& CompatibilityDigest() { return GetRuntime().compat_digest; }
 

@@ -13,6 +13,7 @@
 #ifndef ISOPOOL_ENGINE_RUNTIME_H_
 #define ISOPOOL_ENGINE_RUNTIME_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,12 @@ bool RuntimeInitialized();
 
 // The options the runtime was initialised with. Requires an initialised runtime.
 const RuntimeOptions& CurrentRuntimeOptions();
+
+// The native functions (C++ callbacks of the web runtime: TextEncoder, crypto, timers, ...) that
+// a snapshotted context may reference, null-terminated. Every v8::Isolate::New that restores an
+// envelope's blob must pass them as CreateParams::external_references, or V8 aborts. The table
+// is versioned and append-only; its version is part of CompatibilityDigest().
+const intptr_t* ExternalReferences();
 
 // V8's version string, e.g. "10.2.154.26-node.36".
 const char* V8Version();

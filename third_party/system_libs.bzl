@@ -26,6 +26,8 @@ _LIBS = {
     ),
     "crypto": (["libcrypto"], []),
     "seccomp": (["libseccomp"], []),
+    # ICU's UTS #46 (URL hosts); the same libicuuc that libnode's V8 uses.
+    "icu": (["icu-uc"], []),
     "protobuf": (["protobuf"], []),
     "grpc++": (["grpc++"], []),
     # libgrpc++_reflection has no .pc file.

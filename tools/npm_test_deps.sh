@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the npm packages that a test folder pins (package.json + package-lock.json), quietly,
-# and only when its node_modules is missing or was installed from another package-lock.json.
+# Installs the npm packages that a folder pins (package.json + package-lock.json), quietly, and
+# only when its node_modules is missing or was installed from another package-lock.json. Used for
+# test folders and, by tools/setup.sh, for engine/web/npm (bundled into the build).
 #
 #   tools/npm_test_deps.sh tests/deploy
 #

@@ -26,6 +26,8 @@ build_pkgs=(
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev
   # The shared snapshot store's clients: PostgreSQL (libpq) and S3 over libcurl with SigV4.
   libpq-dev libcurl4-openssl-dev
+  # The isolates' web runtime: OpenSSL 3 (crypto) and ICU (URL hosts, UTS #46).
+  libssl-dev libicu-dev
   # libnode108's runtime dependencies (it is unpacked, not installed, so apt does not pull them).
   libuv1 libc-ares2 libicu72 libbrotli1 libnghttp2-14 libssl3 zlib1g
 )
@@ -37,11 +39,12 @@ test_pkgs=(prometheus python3 python3-grpcio procps curl
 missing=()
 is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in "${build_pkgs[@]}"; do is_installed "$p" || missing+=("$p"); done
+# Node.js and npm: the build bundles pinned npm packages into the web runtime (engine/web).
+# Any installed node (Debian's or nodesource's) will do.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ $want_test = 1 ]; then
   for p in "${test_pkgs[@]}"; do is_installed "$p" || missing+=("$p"); done
-  # Node.js: any installed node (Debian's or nodesource's) will do.
-  command -v node >/dev/null || missing+=(nodejs)
-  command -v npm >/dev/null || missing+=(npm)
   # kubectl kustomize renders deploy/k8s; Debian ships kubectl in kubernetes-client.
   command -v kubectl >/dev/null || missing+=(kubernetes-client)
 fi
@@ -73,3 +76,7 @@ if [ ! -f "$v8_root/usr/lib/x86_64-linux-gnu/libnode.so.108" ] ||
   rm -rf "$tmp" "$v8_root"
   mv "$v8_root.tmp" "$v8_root"
 fi
+
+# The npm packages the build bundles into the isolates' web runtime (whatwg-url, esbuild),
+# pinned by engine/web/npm/package-lock.json; quiet when already installed from that lock.
+bash "$repo/tools/npm_test_deps.sh" "$repo/engine/web/npm"

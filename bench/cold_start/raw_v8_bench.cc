@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "bench/cold_start/bundle.h"
 #include "bench/cold_start/inputs.h"
+#include "engine/runtime.h"
 
 namespace isopool::bench {
 namespace {
@@ -35,6 +36,7 @@ v8::Isolate* NewIsolate(v8::StartupData* blob = nullptr) {
   params.array_buffer_allocator = Allocator();
   params.constraints.ConfigureDefaultsFromHeapSize(0, kBenchHeapBytes);
   params.snapshot_blob = blob;
+  params.external_references = engine::ExternalReferences();  // packed blobs reference natives
   return v8::Isolate::New(params);
 }
 

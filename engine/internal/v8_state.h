@@ -5,7 +5,9 @@
 #include <v8.h>
 
 #include <deque>
+#include <memory>
 
+#include "engine/internal/web.h"
 #include "engine/js_isolate.h"
 
 namespace isopool::engine {
@@ -19,6 +21,8 @@ struct JsIsolate::V8State {
   v8::Global<v8::Context> shared;
   // The capturing console, instantiated into every new context.
   v8::Global<v8::ObjectTemplate> console;
+  // The web runtime's per-isolate state (clock, randomness, templates).
+  std::unique_ptr<internal::WebHost> web;
 };
 
 }  // namespace isopool::engine

@@ -4,18 +4,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "engine/internal/web.h"
 
 namespace isopool::engine::internal {
 namespace {
 
 // Pins time and randomness while a bundle is packed; `__isopool_unpin` restores them. Only the
 // values computed while packing are pinned: the snapshot holds the live built-ins again.
+// performance.now and crypto.getRandomValues are pinned natively (internal::WebHost).
 constexpr char kPinPrelude[] = R"JS(
 (() => {
   'use strict';
   const seed = $SEED;
   const LiveDate = Date, liveRandom = Math.random;
-  const perf = globalThis.performance, livePerfNow = perf && perf.now;
   let clock = seed;
   const now = () => clock++;
   function PinnedDate(...args) {
@@ -33,14 +34,11 @@ constexpr char kPinPrelude[] = R"JS(
     x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
-  let perfClock = 0;
-  if (perf && livePerfNow) perf.now = () => perfClock++;
   Object.defineProperty(globalThis, '__isopool_unpin', {
     configurable: true,
     value() {
       globalThis.Date = LiveDate;
       Math.random = liveRandom;
-      if (perf && livePerfNow) perf.now = livePerfNow;
       delete globalThis.__isopool_unpin;
     },
   });
@@ -268,9 +266,18 @@ absl::Status LoadBundle(v8::Isolate* isolate, v8::Local<v8::Context> context,
   if (!entry_module->Evaluate(context).ToLocal(&evaluated)) {
     return BuildError(ErrorFromTryCatch(isolate, context, try_catch, ErrorKind::kException));
   }
-  // Top-level await: the evaluation promise settles once microtasks ran.
+  // Top-level await: the evaluation promise settles once microtasks ran, or timers fired.
   isolate->PerformMicrotaskCheckpoint();
   if (try_catch.HasTerminated()) return absl::InvalidArgumentError("bundle terminated");
+  WebHost* web = WebHost::From(isolate);
+  if (web != nullptr && evaluated->IsPromise() &&
+      evaluated.As<v8::Promise>()->State() == v8::Promise::kPending) {
+    double deadline = web->PeekNow() + static_cast<double>(options.build_timeout_ms);
+    if (RunEventLoop(isolate, context, evaluated.As<v8::Promise>(), deadline) ==
+        LoopEnd::kTerminated) {
+      return absl::InvalidArgumentError("bundle terminated");
+    }
+  }
   if (evaluated->IsPromise()) {
     v8::Local<v8::Promise> promise = evaluated.As<v8::Promise>();
     if (promise->State() == v8::Promise::kRejected) {
