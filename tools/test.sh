@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/setup.sh --test || exit 1
 # npm packages some tests read (Bazel tests cannot install them into the source tree).
-for dir in tests/deploy examples/node; do
+for dir in tests/deploy examples/node tests/web_bundles; do
   [ -f "$dir/package-lock.json" ] && { bash tools/npm_test_deps.sh "$dir" || exit 1; }
 done
 
