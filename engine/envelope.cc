@@ -109,8 +109,8 @@ absl::Status CheckCompatible(const Envelope& envelope) {
   }
   if (envelope.compat_digest != CompatibilityDigest()) {
     return absl::FailedPreconditionError(
-        "envelope rejected: packed with different V8 flags or build (compatibility digest "
-        "mismatch); upload the bundle again to rebuild it");
+        "envelope rejected: packed with different V8 flags, V8 build or isopool web runtime "
+        "(compatibility digest mismatch); upload the bundle again to rebuild it");
   }
   return absl::OkStatus();
 }
