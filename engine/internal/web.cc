@@ -55,6 +55,8 @@ constexpr LazyGlobalEntry kLazyGlobals[] = {
     {"self", "navigator"},
     {"navigator", "navigator"},
     {"Navigator", "navigator"},
+    {"Headers", "headers"},
+    {"Blob", "blob"},
 };
 
 constexpr const char* kConsoleExtras[] = {"assert",  "count", "countReset", "time",  "timeEnd",
@@ -128,6 +130,12 @@ const intptr_t kExternalReferences[] = {
     reinterpret_cast<intptr_t>(&natives::TimeOrigin),
     reinterpret_cast<intptr_t>(&natives::Clone),
     reinterpret_cast<intptr_t>(&natives::DomainToAscii),
+    // Version 2: crypto.subtle keys.
+    reinterpret_cast<intptr_t>(&natives::Hmac),
+    reinterpret_cast<intptr_t>(&natives::Sign),
+    reinterpret_cast<intptr_t>(&natives::Verify),
+    reinterpret_cast<intptr_t>(&natives::GenerateKeyPair),
+    reinterpret_cast<intptr_t>(&natives::CheckKey),
     0,
 };
 

@@ -47,7 +47,7 @@
 namespace isopool::engine::internal {
 
 // The version of ExternalReferences(). Bump it whenever the table changes (append only).
-inline constexpr int kExternalReferencesVersion = 1;
+inline constexpr int kExternalReferencesVersion = 2;
 
 // The native functions of the web runtime, null-terminated, in a fixed order.
 const intptr_t* ExternalReferences();

@@ -75,6 +75,7 @@ void InitializeProcess() {
   UIDNAInfo info = UIDNA_INFO_INITIALIZER;
   error = U_ZERO_ERROR;
   uidna_nameToASCII(p.uts46, sample, -1, dest, 64, &info, &error);
+  p.status = InitializeCrypto();
 }
 
 void Throw(v8::Isolate* isolate, v8::Local<v8::Value> (*make)(v8::Local<v8::String>),
@@ -440,6 +441,11 @@ v8::Local<v8::ObjectTemplate> NewTemplate(v8::Isolate* isolate) {
       {"timeOrigin", &TimeOrigin},
       {"clone", &Clone},
       {"domainToAscii", &DomainToAscii},
+      {"hmac", &Hmac},
+      {"sign", &Sign},
+      {"verify", &Verify},
+      {"generateKeyPair", &GenerateKeyPair},
+      {"checkKey", &CheckKey},
   };
   for (const auto& [name, callback] : functions) {
     natives->Set(

@@ -41,11 +41,30 @@ void Clone(const Info& info);
 // domainToAscii(string) -> the UTS #46 ToASCII form the WHATWG URL standard asks for, or null.
 void DomainToAscii(const Info& info);
 
+// crypto.subtle (web_crypto.cc). Keys travel as DER: SPKI for public keys, PKCS #8 for private
+// ones; `kind` is "ECDSA", "RSASSA-PKCS1-v1_5", "RSA-PSS" or "Ed25519".
+// hmac(hash, key, data, out) -> bytes written (out >= 64 bytes).
+void Hmac(const Info& info);
+// sign(kind, hash, pkcs8, data, out, saltLength, curveBytes) -> bytes written. ECDSA signatures
+// are IEEE P1363 (r || s, each curveBytes long), as WebCrypto wants.
+void Sign(const Info& info);
+// verify(kind, hash, spki, signature, data, saltLength, curveBytes) -> boolean.
+void Verify(const Info& info);
+// generateKeyPair(kind, param, pkcs8Out, spkiOut) -> [pkcs8 bytes, spki bytes]; param is the
+// curve ("P-256") or the RSA modulus length, with the public exponent in info[4].
+void GenerateKeyPair(const Info& info);
+// checkKey(der, isPrivate) -> "EC:P-256" | "RSA" | "RSA-PSS" | "ED25519" or null when OpenSSL
+// cannot parse it. For a private key, also writes its SPKI into info[2] and returns
+// [type, spki bytes].
+void CheckKey(const Info& info);
+
 // A template of the `natives` object, for one isolate.
 v8::Local<v8::ObjectTemplate> NewTemplate(v8::Isolate* isolate);
 
 // OpenSSL and ICU set-up; see web.h's comment on sandboxing.
 absl::Status InitializeOnce();
+// The part of it for crypto.subtle's key types (web_crypto.cc).
+absl::Status InitializeCrypto();
 
 // RAND_bytes; aborts only if OpenSSL's DRBG fails, which InitializeOnce checked.
 void LiveRandomBytes(uint8_t* out, size_t length);

@@ -195,6 +195,109 @@ TEST(WebGlobalsTest, ReportErrorAndTimerExceptionsAreLogged) {
   EXPECT_NE(r.logs[0].message.find("Uncaught Error: boom"), std::string::npos) << r.logs[0].message;
 }
 
+TEST(WebGlobalsTest, HeadersAndBlob) {
+  EXPECT_EQ(
+      Json("const h = new Headers({'Content-Type': 'text/plain'}); h.append('X-A', ' 1 ');"
+           " h.append('x-a', '2'); h.append('Set-Cookie', 'a=1'); h.append('set-cookie', 'b=2');"
+           " [h.get('x-a'), h.has('CONTENT-TYPE'), [...h], h.getSetCookie()]"),
+      R"(["1, 2",true,[["content-type","text/plain"],["set-cookie","a=1"],)"
+      R"(["set-cookie","b=2"],["x-a","1, 2"]],["a=1","b=2"]])");
+  EXPECT_EQ(Json("try { new Headers({'bad name': 'x'}) } catch (e) { e.name }"), R"("TypeError")");
+  EXPECT_EQ(Json("const b = new Blob(['h\u00e9', new Uint8Array([33])], {type: 'Text/Plain'});"
+                 " Promise.all([b.text(), b.slice(1, -1).arrayBuffer()])"
+                 ".then(([t, ab]) => [b.size, b.type, t, Array.from(new Uint8Array(ab))])"),
+            R"([4,"text/plain","hé!",[195,169]])");
+}
+
+// Sign with a key generated in the isolate, export it, import the public half, verify.
+std::string SignVerifyRoundTrip(const std::string& generate, const std::string& sign_params) {
+  return Json(
+      "(async () => { const s = crypto.subtle; const data = new TextEncoder().encode('msg');"
+      " const pair = await s.generateKey(" +
+      generate +
+      ", true, ['sign', 'verify']);"
+      " const sig = await s.sign(" +
+      sign_params +
+      ", pair.privateKey, data);"
+      " const jwk = await s.exportKey('jwk', pair.publicKey);"
+      " const pub = await s.importKey('jwk', jwk, " +
+      generate +
+      ", true, ['verify']);"
+      " const spki = await s.exportKey('spki', pair.publicKey);"
+      " const pub2 = await s.importKey('spki', spki, " +
+      generate +
+      ", true, ['verify']);"
+      " const pkcs8 = await s.exportKey('pkcs8', pair.privateKey);"
+      " const priv2 = await s.importKey('pkcs8', pkcs8, " +
+      generate +
+      ", true, ['sign']);"
+      " const sig2 = await s.sign(" +
+      sign_params +
+      ", priv2, data);"
+      " const privJwk = await s.exportKey('jwk', pair.privateKey);"
+      " const priv3 = await s.importKey('jwk', privJwk, " +
+      generate +
+      ", false, ['sign']);"
+      " const sig3 = await s.sign(" +
+      sign_params +
+      ", priv3, data);"
+      " return [await s.verify(" +
+      sign_params +
+      ", pub, sig, data),"
+      "  await s.verify(" +
+      sign_params +
+      ", pub2, sig2, data),"
+      "  await s.verify(" +
+      sign_params +
+      ", pub, sig3, data),"
+      "  await s.verify(" +
+      sign_params + ", pub, sig, new TextEncoder().encode('other'))]; })()");
+}
+
+TEST(WebCryptoKeysTest, SignAndVerifyWithEveryKeyType) {
+  EXPECT_EQ(SignVerifyRoundTrip("{name: 'ECDSA', namedCurve: 'P-256'}",
+                                "{name: 'ECDSA', hash: 'SHA-256'}"),
+            "[true,true,true,false]");
+  EXPECT_EQ(SignVerifyRoundTrip("{name: 'ECDSA', namedCurve: 'P-384'}",
+                                "{name: 'ECDSA', hash: 'SHA-384'}"),
+            "[true,true,true,false]");
+  EXPECT_EQ(SignVerifyRoundTrip("{name: 'Ed25519'}", "'Ed25519'"), "[true,true,true,false]");
+  EXPECT_EQ(SignVerifyRoundTrip("{name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048,"
+                                " publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256'}",
+                                "'RSASSA-PKCS1-v1_5'"),
+            "[true,true,true,false]");
+  EXPECT_EQ(SignVerifyRoundTrip("{name: 'RSA-PSS', modulusLength: 2048,"
+                                " publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256'}",
+                                "{name: 'RSA-PSS', saltLength: 32}"),
+            "[true,true,true,false]");
+}
+
+TEST(WebCryptoKeysTest, HmacMatchesKnownVector) {
+  // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+  EXPECT_EQ(
+      Json("(async () => { const e = new TextEncoder(); const s = crypto.subtle;"
+           " const k = await s.importKey('raw', e.encode('Jefe'), {name: 'HMAC', hash: 'SHA-256'},"
+           " true, ['sign', 'verify']);"
+           " const mac = new Uint8Array(await s.sign('HMAC', k, e.encode('what do ya want for "
+           "nothing?')));"
+           " return [Array.from(mac, b => b.toString(16).padStart(2, '0')).join(''),"
+           "  await s.verify('HMAC', k, mac, e.encode('what do ya want for nothing?')),"
+           "  (await s.exportKey('jwk', k)).k]; })()"),
+      R"(["5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",true,"SmVmZQ"])");
+}
+
+TEST(WebCryptoKeysTest, WrongUsageAndUnsupportedAlgorithmAreDomExceptions) {
+  EXPECT_EQ(Json("crypto.subtle.generateKey({name: 'HMAC', hash: 'SHA-256'}, false, ['verify'])"
+                 ".then(k => crypto.subtle.sign('HMAC', k, new Uint8Array(1))).catch(e => e.name)"),
+            R"("InvalidAccessError")");
+  EXPECT_EQ(Json("crypto.subtle.generateKey({name: 'AES-GCM', length: 256}, false, ['encrypt'])"
+                 ".catch(e => e.name)"),
+            R"("NotSupportedError")");
+  EXPECT_EQ(Json("crypto.subtle.importKey('spki', new Uint8Array([48, 0]), {name: 'Ed25519'}, true,"
+                 " ['verify']).catch(e => e.name)"),
+            R"("DataError")");
+}
+
 // ---- the event loop ----
 
 TEST(EventLoopTest, TimersRunInOrderAndNest) {

@@ -1,0 +1,378 @@
+// crypto.subtle's key operations over OpenSSL 3 (see web_natives.h for the JavaScript-facing
+// contract and engine/web/js/crypto_keys.js for the WebCrypto surface above them).
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <climits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/internal/v8_util.h"
+#include "engine/internal/web.h"
+#include "engine/internal/web_natives.h"
+
+namespace isopool::engine::internal::natives {
+namespace {
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
+};
+struct SigFree {
+  void operator()(ECDSA_SIG* sig) const { ECDSA_SIG_free(sig); }
+};
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
+using Sig = std::unique_ptr<ECDSA_SIG, SigFree>;
+
+// The bytes of a view (the JavaScript side always passes Uint8Arrays).
+struct View {
+  uint8_t* data = nullptr;
+  size_t length = 0;
+  std::shared_ptr<v8::BackingStore> store;
+};
+
+bool ViewOf(v8::Local<v8::Value> value, View* view) {
+  if (!value->IsArrayBufferView()) return false;
+  v8::Local<v8::ArrayBufferView> v = value.As<v8::ArrayBufferView>();
+  view->store = v->Buffer()->GetBackingStore();
+  view->length = v->ByteLength();
+  static uint8_t empty = 0;
+  view->data =
+      view->length == 0 ? &empty : static_cast<uint8_t*>(view->store->Data()) + v->ByteOffset();
+  return true;
+}
+
+const EVP_MD* HashOf(const std::string& name) {
+  if (name == "SHA-1") return EVP_sha1();
+  if (name == "SHA-256") return EVP_sha256();
+  if (name == "SHA-384") return EVP_sha384();
+  if (name == "SHA-512") return EVP_sha512();
+  return nullptr;
+}
+
+void Fail(v8::Isolate* isolate, absl::string_view message) {
+  isolate->ThrowException(v8::Exception::Error(ToV8String(isolate, message)));
+}
+
+Pkey ParsePrivate(const View& der) {
+  const unsigned char* p = der.data;
+  return Pkey(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.length)));
+}
+
+Pkey ParsePublic(const View& der) {
+  const unsigned char* p = der.data;
+  return Pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.length)));
+}
+
+// The randomness sign and generateKey draw (ECDSA nonces, PSS salts, key material) comes from
+// OpenSSL, not from the pinned stream: refuse it while packing rather than make packs differ.
+bool RefuseWhilePinned(v8::Isolate* isolate, absl::string_view what) {
+  WebHost* host = WebHost::From(isolate);
+  if (host != nullptr && host->pinned()) {
+    Fail(isolate, absl::StrCat(what,
+                               " is not available while packing deterministically (it needs fresh "
+                               "randomness); do it at run time"));
+    return true;
+  }
+  return false;
+}
+
+bool ConfigureSignature(EVP_PKEY_CTX* ctx, const std::string& kind, int salt_length) {
+  if (kind == "RSASSA-PKCS1-v1_5") return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0;
+  if (kind == "RSA-PSS") {
+    return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+           EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, salt_length) > 0;
+  }
+  return true;
+}
+
+int KeyTypeMatches(EVP_PKEY* key, const std::string& kind) {
+  if (kind == "ECDSA") return EVP_PKEY_is_a(key, "EC");
+  if (kind == "Ed25519") return EVP_PKEY_is_a(key, "ED25519");
+  return EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "RSA-PSS");
+}
+
+}  // namespace
+
+absl::Status InitializeCrypto() {
+  // Exercise every key type, encoder and decoder crypto.subtle uses, so that OpenSSL fetches
+  // (and caches) their implementations now, before any sandbox.
+  for (const char* curve : {"P-256", "P-384", "P-521"}) {
+    Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve));
+    if (!key) return absl::InternalError(absl::StrCat("OpenSSL cannot make ", curve, " keys"));
+  }
+  Pkey ed(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  Pkey rsa(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(1024)));
+  if (!ed || !rsa) return absl::InternalError("OpenSSL cannot make Ed25519 or RSA keys");
+  for (EVP_PKEY* key : {ed.get(), rsa.get()}) {
+    unsigned char* der = nullptr;
+    int length = i2d_PrivateKey(key, &der);
+    if (length > 0) {
+      const unsigned char* p = der;
+      Pkey back(d2i_AutoPrivateKey(nullptr, &p, length));
+      OPENSSL_free(der);
+    }
+    der = nullptr;
+    length = i2d_PUBKEY(key, &der);
+    if (length > 0) {
+      const unsigned char* p = der;
+      Pkey back(d2i_PUBKEY(nullptr, &p, length));
+      OPENSSL_free(der);
+    }
+    PKCS8_PRIV_KEY_INFO* info = EVP_PKEY2PKCS8(key);
+    PKCS8_PRIV_KEY_INFO_free(info);
+  }
+  MdCtx ctx(EVP_MD_CTX_new());
+  unsigned char data[1] = {0}, signature[256];
+  size_t length = sizeof(signature);
+  if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, ed.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), signature, &length, data, 1) != 1) {
+    return absl::InternalError("OpenSSL cannot sign with Ed25519");
+  }
+  for (const char* kind : {"RSASSA-PKCS1-v1_5", "RSA-PSS"}) {
+    MdCtx rsa_ctx(EVP_MD_CTX_new());
+    EVP_PKEY_CTX* pctx = nullptr;
+    length = sizeof(signature);
+    if (EVP_DigestSignInit(rsa_ctx.get(), &pctx, EVP_sha256(), nullptr, rsa.get()) != 1 ||
+        !ConfigureSignature(pctx, kind, 32) ||
+        EVP_DigestSign(rsa_ctx.get(), signature, &length, data, 1) != 1) {
+      return absl::InternalError(absl::StrCat("OpenSSL cannot sign with ", kind));
+    }
+  }
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_length = 0;
+  if (HMAC(EVP_sha256(), data, 1, data, 1, mac, &mac_length) == nullptr) {
+    return absl::InternalError("OpenSSL cannot compute HMAC-SHA256");
+  }
+  return absl::OkStatus();
+}
+
+void Hmac(const Info& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  const EVP_MD* md = HashOf(ToStdString(isolate, info[0]));
+  View key, data, out;
+  if (md == nullptr || !ViewOf(info[1], &key) || !ViewOf(info[2], &data) ||
+      !ViewOf(info[3], &out) || out.length < static_cast<size_t>(EVP_MD_get_size(md)) ||
+      key.length > INT_MAX) {
+    return Fail(isolate, "hmac: (hash, key, data, out)");
+  }
+  unsigned int length = 0;
+  if (HMAC(md, key.data, static_cast<int>(key.length), data.data, data.length, out.data, &length) ==
+      nullptr) {
+    return Fail(isolate, "HMAC failed");
+  }
+  info.GetReturnValue().Set(length);
+}
+
+void Sign(const Info& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  std::string kind = ToStdString(isolate, info[0]);
+  std::string hash = ToStdString(isolate, info[1]);
+  View der, data, out;
+  if (!ViewOf(info[2], &der) || !ViewOf(info[3], &data) || !ViewOf(info[4], &out)) {
+    return Fail(isolate, "sign: (kind, hash, pkcs8, data, out, saltLength, curveBytes)");
+  }
+  int salt_length = info[5]->Int32Value(isolate->GetCurrentContext()).FromMaybe(0);
+  int curve_bytes = info[6]->Int32Value(isolate->GetCurrentContext()).FromMaybe(0);
+  if ((kind == "ECDSA" || (kind == "RSA-PSS" && salt_length > 0)) &&
+      RefuseWhilePinned(isolate, absl::StrCat(kind, " signing"))) {
+    return;
+  }
+  Pkey key = ParsePrivate(der);
+  const EVP_MD* md = kind == "Ed25519" ? nullptr : HashOf(hash);
+  if (!key || !KeyTypeMatches(key.get(), kind) || (kind != "Ed25519" && md == nullptr)) {
+    return Fail(isolate, "sign: the key does not fit the algorithm");
+  }
+  MdCtx ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  size_t length = 0;
+  if (EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, key.get()) != 1 ||
+      !ConfigureSignature(pctx, kind, salt_length) ||
+      EVP_DigestSign(ctx.get(), nullptr, &length, data.data, data.length) != 1) {
+    return Fail(isolate, "signing failed");
+  }
+  std::vector<unsigned char> signature(length);
+  if (EVP_DigestSign(ctx.get(), signature.data(), &length, data.data, data.length) != 1) {
+    return Fail(isolate, "signing failed");
+  }
+  signature.resize(length);
+  if (kind == "ECDSA") {  // DER -> r || s
+    const unsigned char* p = signature.data();
+    Sig sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(signature.size())));
+    if (!sig || out.length < static_cast<size_t>(2 * curve_bytes)) {
+      return Fail(isolate, "signing failed");
+    }
+    const BIGNUM* r = nullptr;
+    const BIGNUM* s = nullptr;
+    ECDSA_SIG_get0(sig.get(), &r, &s);
+    if (BN_bn2binpad(r, out.data, curve_bytes) != curve_bytes ||
+        BN_bn2binpad(s, out.data + curve_bytes, curve_bytes) != curve_bytes) {
+      return Fail(isolate, "signing failed");
+    }
+    info.GetReturnValue().Set(2 * curve_bytes);
+    return;
+  }
+  if (out.length < signature.size()) return Fail(isolate, "sign: output buffer too small");
+  std::copy(signature.begin(), signature.end(), out.data);
+  info.GetReturnValue().Set(static_cast<uint32_t>(signature.size()));
+}
+
+void Verify(const Info& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  std::string kind = ToStdString(isolate, info[0]);
+  std::string hash = ToStdString(isolate, info[1]);
+  View der, signature, data;
+  if (!ViewOf(info[2], &der) || !ViewOf(info[3], &signature) || !ViewOf(info[4], &data)) {
+    return Fail(isolate, "verify: (kind, hash, spki, signature, data, saltLength, curveBytes)");
+  }
+  int salt_length = info[5]->Int32Value(isolate->GetCurrentContext()).FromMaybe(0);
+  int curve_bytes = info[6]->Int32Value(isolate->GetCurrentContext()).FromMaybe(0);
+  Pkey key = ParsePublic(der);
+  const EVP_MD* md = kind == "Ed25519" ? nullptr : HashOf(hash);
+  if (!key || !KeyTypeMatches(key.get(), kind) || (kind != "Ed25519" && md == nullptr)) {
+    return Fail(isolate, "verify: the key does not fit the algorithm");
+  }
+  std::vector<unsigned char> encoded(signature.data, signature.data + signature.length);
+  if (kind == "ECDSA") {  // r || s -> DER; a wrong length is simply not a valid signature
+    if (curve_bytes <= 0 || signature.length != static_cast<size_t>(2 * curve_bytes)) {
+      info.GetReturnValue().Set(false);
+      return;
+    }
+    Sig sig(ECDSA_SIG_new());
+    BIGNUM* r = BN_bin2bn(signature.data, curve_bytes, nullptr);
+    BIGNUM* s = BN_bin2bn(signature.data + curve_bytes, curve_bytes, nullptr);
+    if (!sig || r == nullptr || s == nullptr || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+      BN_free(r);
+      BN_free(s);
+      return Fail(isolate, "verification failed");
+    }
+    unsigned char* p = nullptr;
+    int length = i2d_ECDSA_SIG(sig.get(), &p);
+    if (length <= 0) return Fail(isolate, "verification failed");
+    encoded.assign(p, p + length);
+    OPENSSL_free(p);
+  }
+  MdCtx ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  if (EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, key.get()) != 1 ||
+      !ConfigureSignature(pctx, kind, salt_length)) {
+    return Fail(isolate, "verification failed");
+  }
+  int ok = EVP_DigestVerify(ctx.get(), encoded.data(), encoded.size(), data.data, data.length);
+  info.GetReturnValue().Set(ok == 1);
+}
+
+void GenerateKeyPair(const Info& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  std::string kind = ToStdString(isolate, info[0]);
+  View pkcs8_out, spki_out, exponent;
+  if (!ViewOf(info[2], &pkcs8_out) || !ViewOf(info[3], &spki_out)) {
+    return Fail(isolate, "generateKeyPair: (kind, param, pkcs8Out, spkiOut, exponent)");
+  }
+  if (RefuseWhilePinned(isolate, "crypto.subtle.generateKey")) return;
+  Pkey key;
+  if (kind == "ECDSA") {
+    std::string curve = ToStdString(isolate, info[1]);
+    key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve.c_str()));
+  } else if (kind == "Ed25519") {
+    key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  } else {
+    uint32_t bits = info[1]->Uint32Value(context).FromMaybe(0);
+    if (bits < 1024 || bits > 16384 || !ViewOf(info[4], &exponent)) {
+      return Fail(isolate, "RSA modulusLength must be 1024 to 16384 bits");
+    }
+    PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+    BIGNUM* e = BN_bin2bn(exponent.data, static_cast<int>(exponent.length), nullptr);
+    EVP_PKEY* raw = nullptr;
+    bool ok = ctx && e != nullptr && EVP_PKEY_keygen_init(ctx.get()) == 1 &&
+              EVP_PKEY_CTX_set_rsa_keygen_bits(ctx.get(), static_cast<int>(bits)) == 1 &&
+              EVP_PKEY_CTX_set1_rsa_keygen_pubexp(ctx.get(), e) == 1 &&
+              EVP_PKEY_keygen(ctx.get(), &raw) == 1;
+    BN_free(e);
+    if (!ok) return Fail(isolate, "RSA key generation failed (check publicExponent)");
+    key.reset(raw);
+  }
+  if (!key) return Fail(isolate, "key generation failed");
+  unsigned char* pkcs8 = nullptr;
+  unsigned char* spki = nullptr;
+  PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key.get());
+  int pkcs8_length = p8 == nullptr ? -1 : i2d_PKCS8_PRIV_KEY_INFO(p8, &pkcs8);
+  PKCS8_PRIV_KEY_INFO_free(p8);
+  int spki_length = i2d_PUBKEY(key.get(), &spki);
+  bool fits = pkcs8_length > 0 && spki_length > 0 &&
+              static_cast<size_t>(pkcs8_length) <= pkcs8_out.length &&
+              static_cast<size_t>(spki_length) <= spki_out.length;
+  if (fits) {
+    std::copy(pkcs8, pkcs8 + pkcs8_length, pkcs8_out.data);
+    std::copy(spki, spki + spki_length, spki_out.data);
+  }
+  OPENSSL_free(pkcs8);
+  OPENSSL_free(spki);
+  if (!fits) return Fail(isolate, "key generation failed");
+  v8::Local<v8::Array> result = v8::Array::New(isolate, 2);
+  result->Set(context, 0, v8::Integer::New(isolate, pkcs8_length)).Check();
+  result->Set(context, 1, v8::Integer::New(isolate, spki_length)).Check();
+  info.GetReturnValue().Set(result);
+}
+
+void CheckKey(const Info& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  View der, spki_out;
+  if (!ViewOf(info[0], &der) || !ViewOf(info[2], &spki_out)) {
+    return Fail(isolate, "checkKey: (der, isPrivate, spkiOut)");
+  }
+  bool is_private = info[1]->BooleanValue(isolate);
+  Pkey key = is_private ? ParsePrivate(der) : ParsePublic(der);
+  if (!key) {
+    info.GetReturnValue().SetNull();
+    return;
+  }
+  std::string type;
+  if (EVP_PKEY_is_a(key.get(), "EC")) {
+    char group[64] = {0};
+    size_t group_length = 0;
+    if (EVP_PKEY_get_utf8_string_param(key.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       &group_length) != 1) {
+      info.GetReturnValue().SetNull();
+      return;
+    }
+    std::string name(group, group_length);
+    type = name == "prime256v1"  ? "EC:P-256"
+           : name == "secp384r1" ? "EC:P-384"
+           : name == "secp521r1" ? "EC:P-521"
+                                 : "EC:" + name;
+  } else if (EVP_PKEY_is_a(key.get(), "ED25519")) {
+    type = "ED25519";
+  } else if (EVP_PKEY_is_a(key.get(), "RSA")) {
+    type = "RSA";
+  } else {
+    type = EVP_PKEY_get0_type_name(key.get()) ? EVP_PKEY_get0_type_name(key.get()) : "?";
+  }
+  unsigned char* spki = nullptr;
+  int spki_length = i2d_PUBKEY(key.get(), &spki);
+  bool fits = spki_length > 0 && static_cast<size_t>(spki_length) <= spki_out.length;
+  if (fits) std::copy(spki, spki + spki_length, spki_out.data);
+  OPENSSL_free(spki);
+  if (!fits) return Fail(isolate, "checkKey: cannot encode the public key");
+  v8::Local<v8::Array> result = v8::Array::New(isolate, 2);
+  result->Set(context, 0, ToV8String(isolate, type)).Check();
+  result->Set(context, 1, v8::Integer::New(isolate, spki_length)).Check();
+  info.GetReturnValue().Set(result);
+}
+
+}  // namespace isopool::engine::internal::natives
