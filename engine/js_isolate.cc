@@ -87,6 +87,36 @@ class JsIsolate::ArrayBufferAllocator : public v8::ArrayBuffer::Allocator {
   std::unique_ptr<v8::ArrayBuffer::Allocator> base_;
 };
 
+// Console output of the running call: kept in the call's logs, up to its byte cap.
+class JsIsolate::ConsoleWriter : public internal::ConsoleSink {
+ public:
+  explicit ConsoleWriter(JsIsolate& owner) : owner_(owner) {}
+  bool ConsoleActive() override {
+    if (owner_.call_logs_ == nullptr) return false;  // not inside a call
+    if (owner_.call_log_bytes_ >= owner_.call_max_log_bytes_) {
+      owner_.call_logs_truncated_ = true;
+      return false;
+    }
+    return true;
+  }
+  void ConsoleWrite(LogLevel level, std::string text) override {
+    if (!ConsoleActive()) return;
+    size_t room = owner_.call_max_log_bytes_ - owner_.call_log_bytes_;
+    if (text.size() > room) {
+      text.resize(room);
+      owner_.call_logs_truncated_ = true;
+    }
+    owner_.call_log_bytes_ += text.size();
+    LogLine line;
+    line.level = level;
+    line.message = std::move(text);
+    owner_.call_logs_->push_back(std::move(line));
+  }
+
+ private:
+  JsIsolate& owner_;
+};
+
 JsIsolate::JsIsolate(std::shared_ptr<const Snapshot> snapshot, const IsolateOptions& options,
                      Watchdog& watchdog, EngineObserver& observer)
     : snapshot_(std::move(snapshot)),
@@ -114,12 +144,17 @@ absl::StatusOr<std::unique_ptr<JsIsolate>> JsIsolate::Create(
     self->v8_->blob.data = data.data();
     self->v8_->blob.raw_size = static_cast<int>(data.size());
     params.snapshot_blob = &self->v8_->blob;
+  } else if (const v8::StartupData* blank = internal::BlankBlob()) {
+    self->v8_->blob = *blank;
+    params.snapshot_blob = &self->v8_->blob;
   }
   v8::Isolate* isolate = v8::Isolate::New(params);
   self->isolate_ = isolate;
   isolate->SetData(0, self.get());
   self->v8_->web = std::make_unique<internal::WebHost>(isolate, internal::WebHost::Options{});
   self->v8_->web->set_observer(&observer);
+  self->v8_->console = std::make_unique<ConsoleWriter>(*self);
+  self->v8_->web->set_console_sink(self->v8_->console.get());
   isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
   isolate->AddNearHeapLimitCallback(&JsIsolate::OnNearHeapLimit, self.get());
   const RuntimeOptions& runtime = CurrentRuntimeOptions();
@@ -141,7 +176,6 @@ JsIsolate::~JsIsolate() {
     v8::Isolate::Scope scope(isolate);
     v8_->spares.clear();  // Globals must be reset while the isolate is alive
     v8_->shared.Reset();
-    v8_->console.Reset();
     if (v8_->web) v8_->web->Dispose();
   }
   isolate->Dispose();
@@ -149,98 +183,20 @@ JsIsolate::~JsIsolate() {
 
 int JsIsolate::spare_contexts() const { return static_cast<int>(v8_->spares.size()); }
 
-void JsIsolate::OnConsole(const void* raw_info) {
-  const auto& info = *static_cast<const v8::FunctionCallbackInfo<v8::Value>*>(raw_info);
-  v8::Isolate* isolate = info.GetIsolate();
-  auto* self = static_cast<JsIsolate*>(isolate->GetData(0));
-  if (self->call_logs_ == nullptr) return;  // not inside a call (e.g. while packing)
-  if (self->call_log_bytes_ >= self->call_max_log_bytes_) {
-    self->call_logs_truncated_ = true;
-    return;
-  }
-  v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  std::string text(static_cast<size_t>(2 * self->call_group_depth_), ' ');
-  for (int i = 0; i < info.Length(); ++i) {
-    if (i > 0) text += ' ';
-    v8::Local<v8::Value> arg = info[i];
-    v8::TryCatch ignore(isolate);
-    v8::Local<v8::String> json;
-    if (arg->IsObject() && !arg->IsFunction() && !arg->IsNativeError() &&
-        v8::JSON::Stringify(context, arg).ToLocal(&json)) {
-      text += ToStdString(isolate, json);
-    } else if (arg->IsSymbol()) {
-      text += ToStdString(isolate, arg.As<v8::Symbol>()->Description(isolate));
-    } else {
-      text += ToStdString(isolate, arg);
-    }
-  }
-  size_t room = self->call_max_log_bytes_ - self->call_log_bytes_;
-  if (text.size() > room) {
-    text.resize(room);
-    self->call_logs_truncated_ = true;
-  }
-  self->call_log_bytes_ += text.size();
-  LogLine line;
-  line.level = static_cast<LogLevel>(info.Data().As<v8::Int32>()->Value());
-  line.message = std::move(text);
-  self->call_logs_->push_back(std::move(line));
-}
-
-// console.group / groupCollapsed (data: the level of the label's line, then indents) and
-// groupEnd (data -1).
-void JsIsolate::OnConsoleGroup(const void* raw_info) {
-  const auto& info = *static_cast<const v8::FunctionCallbackInfo<v8::Value>*>(raw_info);
-  auto* self = static_cast<JsIsolate*>(info.GetIsolate()->GetData(0));
-  int delta = info.Data().As<v8::Int32>()->Value();
-  if (self->call_logs_ == nullptr) return;
-  if (delta >= 0) {
-    if (info.Length() > 0) OnConsole(raw_info);
-    if (self->call_group_depth_ < 32) ++self->call_group_depth_;
-  } else if (self->call_group_depth_ > 0) {
-    --self->call_group_depth_;
-  }
-}
-
 absl::Status JsIsolate::PrepareContext() {
   const absl::Time start = absl::Now();
   auto* isolate = static_cast<v8::Isolate*>(isolate_);
   Entered entered(isolate, options_.stack_bytes);
-  if (v8_->console.IsEmpty()) {
-    v8::Local<v8::ObjectTemplate> console = v8::ObjectTemplate::New(isolate);
-    const std::pair<const char*, LogLevel> methods[] = {
-        {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},   {"log", LogLevel::kLog},
-        {"warn", LogLevel::kWarn},   {"error", LogLevel::kError}, {"trace", LogLevel::kDebug}};
-    for (const auto& [name, level] : methods) {
-      console->Set(ToV8String(isolate, name),
-                   v8::FunctionTemplate::New(
-                       isolate, reinterpret_cast<v8::FunctionCallback>(&JsIsolate::OnConsole),
-                       v8::Int32::New(isolate, static_cast<int>(level))));
-    }
-    // The console lives outside snapshots (installed into each context after restore), so these
-    // callbacks need no external references.
-    const std::pair<const char*, int> groups[] = {
-        {"group", static_cast<int>(LogLevel::kLog)},
-        {"groupCollapsed", static_cast<int>(LogLevel::kLog)},
-        {"groupEnd", -1}};
-    for (const auto& [name, delta] : groups) {
-      console->Set(ToV8String(isolate, name),
-                   v8::FunctionTemplate::New(
-                       isolate, reinterpret_cast<v8::FunctionCallback>(&JsIsolate::OnConsoleGroup),
-                       v8::Int32::New(isolate, delta)));
-    }
-    v8_->web->AddConsoleExtras(console);
-    v8_->console.Reset(isolate, console);
-  }
-  // A packed snapshot's global already has the lazy web globals (packing put them there); the
-  // blank snapshot is V8's own, so its contexts get them from the template.
+  // Packed snapshots, and the runtime's blank one, already hold the lazy web globals and the
+  // console (packing put them there). Only without a blank blob does a blank context get them
+  // from the template (slower: V8 reconfigures the global object).
+  const bool from_template = snapshot_->blank() && internal::BlankBlob() == nullptr;
   v8::Local<v8::Context> context =
-      snapshot_->blank() ? v8::Context::New(isolate, nullptr, v8_->web->GlobalTemplate())
-                         : v8::Context::New(isolate);
+      from_template ? v8::Context::New(isolate, nullptr, v8_->web->GlobalTemplate())
+                    : v8::Context::New(isolate);
   if (context.IsEmpty()) return absl::InternalError("could not create a context");
   v8::Context::Scope context_scope(context);
-  v8::Local<v8::Object> console;
-  if (!v8_->console.Get(isolate)->NewInstance(context).ToLocal(&console) ||
-      !context->Global()->Set(context, ToV8String(isolate, "console"), console).FromMaybe(false)) {
+  if (from_template && !v8_->web->InstallConsole(context)) {
     return absl::InternalError("could not install console");
   }
   v8_->spares.emplace_back(isolate, context);

@@ -119,8 +119,7 @@ class JsIsolate {
   static size_t OnNearHeapLimit(void* data, size_t current, size_t initial);
   static void OnGcPrologue(void* isolate, int type, int flags, void* data);
   static void OnGcEpilogue(void* isolate, int type, int flags, void* data);
-  static void OnConsole(const void* info);
-  static void OnConsoleGroup(const void* info);
+  class ConsoleWriter;
 
   const std::shared_ptr<const Snapshot> snapshot_;
   const IsolateOptions options_;
@@ -143,7 +142,6 @@ class JsIsolate {
   size_t call_log_bytes_ = 0;
   size_t call_max_log_bytes_ = 0;
   bool call_logs_truncated_ = false;
-  int call_group_depth_ = 0;  // console.group nesting: log lines are indented by it
   absl::Time gc_started_;
 };
 

@@ -164,7 +164,7 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
   call_log_bytes_ = 0;
   call_max_log_bytes_ = limits.max_log_bytes;
   call_logs_truncated_ = false;
-  call_group_depth_ = 0;
+  v8_->web->ResetConsole();
   call_heap_limit_ = limits.heap_bytes;
   memory_limit_hit_ = false;
   absl::Time wall_start = absl::Now();
@@ -270,6 +270,7 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
     }
     // Timers left behind die with the call: in kShared mode they must never fire in the next.
     if (std::optional<internal::Timers> timers = internal::Timers::Of(context)) timers->Clear();
+    web.set_timers_pending(false);
     fired = watch.fired();
     unresponsive = watch.unresponsive();
     result.stats.cpu = watch.cpu_used();  // the watch already reads this thread's CPU clock

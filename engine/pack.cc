@@ -15,13 +15,6 @@
 namespace isopool::engine {
 namespace {
 
-// While packing, console calls go nowhere (nobody reads a build's logs); at restore every
-// context gets the real, capturing console.
-constexpr char kBuildConsole[] =
-    "globalThis.console = { debug() {}, info() {}, log() {}, warn() {}, error() {}, trace() {},"
-    " assert() {}, count() {}, countReset() {}, time() {}, timeEnd() {}, timeLog() {},"
-    " table() {}, dir() {}, dirxml() {}, group() {}, groupCollapsed() {}, groupEnd() {} };";
-
 struct BuildLimitState {
   v8::Isolate* isolate;
   size_t heap_limit;
@@ -95,8 +88,9 @@ absl::StatusOr<std::string> Pack(absl::string_view source, const PackOptions& op
       Watchdog::Watch watch(watchdog, isolate, timeout, timeout);
       v8::Local<v8::Value> ignored;
       ScriptError error;
-      status =
-          internal::RunScript(isolate, context, kBuildConsole, "isopool:console", &ignored, &error);
+      // The console goes into the snapshot: while packing it has no sink, so output goes
+      // nowhere (nobody reads a build's logs); at run time it writes to the call's logs.
+      if (!web.InstallConsole(context)) status = absl::InternalError("could not install console");
       if (status.ok() && options.deterministic) {
         status = internal::PinDeterminism(isolate, context, options.seed_time_ms);
       }

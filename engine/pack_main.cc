@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   runtime.argv0 = argv[0];
   runtime.platform_threads = 1;
   runtime.fixed_random_seed = true;
+  runtime.blank_snapshot = false;  // packing never runs blank calls
   for (absl::string_view flag :
        absl::StrSplit(FlagValue(argc, argv, "v8_flags"), ' ', absl::SkipEmpty())) {
     runtime.v8_flags.emplace_back(flag);

@@ -78,7 +78,7 @@ std::string DigestOf(const RuntimeOptions& options) {
 bool SameOptions(const RuntimeOptions& a, const RuntimeOptions& b) {
   return a.platform_threads == b.platform_threads && a.v8_flags == b.v8_flags &&
          a.hash_seed == b.hash_seed && a.fixed_random_seed == b.fixed_random_seed &&
-         a.rehash_snapshot == b.rehash_snapshot;
+         a.rehash_snapshot == b.rehash_snapshot && a.blank_snapshot == b.blank_snapshot;
 }
 
 }  // namespace
@@ -123,6 +123,9 @@ absl::Status InitializeRuntime(const RuntimeOptions& options) {
   if (!v8::V8::Initialize()) return absl::InternalError("v8::V8::Initialize failed");
   // OpenSSL and ICU state for the web runtime, before any sandbox (see internal/web.h).
   if (absl::Status s = internal::InitializeWebRuntime(); !s.ok()) return s;
+  if (options.blank_snapshot) {
+    if (absl::Status s = internal::MakeBlankBlob(); !s.ok()) return s;
+  }
   runtime.compat_digest = DigestOf(options);
   runtime.options = options;
   runtime.initialized = true;

@@ -19,8 +19,8 @@ struct JsIsolate::V8State {
   std::deque<v8::Global<v8::Context>> spares;
   // The context kShared calls reuse.
   v8::Global<v8::Context> shared;
-  // The capturing console, instantiated into every new context.
-  v8::Global<v8::ObjectTemplate> console;
+  // Where the contexts' console writes (this isolate's running call).
+  std::unique_ptr<internal::ConsoleSink> console;
   // The web runtime's per-isolate state (clock, randomness, templates).
   std::unique_ptr<internal::WebHost> web;
 };

@@ -136,6 +136,9 @@ const intptr_t kExternalReferences[] = {
     reinterpret_cast<intptr_t>(&natives::Verify),
     reinterpret_cast<intptr_t>(&natives::GenerateKeyPair),
     reinterpret_cast<intptr_t>(&natives::CheckKey),
+    reinterpret_cast<intptr_t>(&natives::ConsoleLog),
+    reinterpret_cast<intptr_t>(&natives::ConsoleGroup),
+    reinterpret_cast<intptr_t>(&natives::TimersPending),
     0,
 };
 
@@ -171,6 +174,7 @@ WebHost* WebHost::From(v8::Isolate* isolate) {
 void WebHost::Dispose() {
   global_template_.Reset();
   natives_template_.Reset();
+  console_template_.Reset();
   if (isolate_->GetData(kWebHostSlot) == this) isolate_->SetData(kWebHostSlot, nullptr);
 }
 
@@ -186,11 +190,70 @@ v8::Local<v8::ObjectTemplate> WebHost::GlobalTemplate() {
   return scope.Escape(global);
 }
 
-void WebHost::AddConsoleExtras(v8::Local<v8::ObjectTemplate> console) {
-  for (const char* name : kConsoleExtras) {
-    console->SetLazyDataProperty(ToV8String(isolate_, name), &LazyGlobal,
-                                 ToV8String(isolate_, "console"));
+bool WebHost::InstallConsole(v8::Local<v8::Context> context) {
+  v8::HandleScope scope(isolate_);
+  if (console_template_.IsEmpty()) {
+    v8::Local<v8::ObjectTemplate> console = v8::ObjectTemplate::New(isolate_);
+    const std::pair<const char*, LogLevel> methods[] = {
+        {"debug", LogLevel::kDebug}, {"info", LogLevel::kInfo},   {"log", LogLevel::kLog},
+        {"warn", LogLevel::kWarn},   {"error", LogLevel::kError}, {"trace", LogLevel::kDebug}};
+    for (const auto& [name, level] : methods) {
+      console->Set(ToV8String(isolate_, name),
+                   v8::FunctionTemplate::New(isolate_, &natives::ConsoleLog,
+                                             v8::Int32::New(isolate_, static_cast<int>(level))));
+    }
+    const std::pair<const char*, int> groups[] = {
+        {"group", static_cast<int>(LogLevel::kLog)},
+        {"groupCollapsed", static_cast<int>(LogLevel::kLog)},
+        {"groupEnd", -1}};
+    for (const auto& [name, data] : groups) {
+      console->Set(ToV8String(isolate_, name),
+                   v8::FunctionTemplate::New(isolate_, &natives::ConsoleGroup,
+                                             v8::Int32::New(isolate_, data)));
+    }
+    for (const char* name : kConsoleExtras) {
+      console->SetLazyDataProperty(ToV8String(isolate_, name), &LazyGlobal,
+                                   ToV8String(isolate_, "console"));
+    }
+    console_template_.Reset(isolate_, console);
   }
+  v8::Local<v8::Object> console;
+  return console_template_.Get(isolate_)->NewInstance(context).ToLocal(&console) &&
+         context->Global()
+             ->DefineOwnProperty(context, ToV8String(isolate_, "console"), console, v8::DontEnum)
+             .FromMaybe(false);
+}
+
+namespace {
+v8::StartupData blank_blob{nullptr, 0};
+}  // namespace
+
+const v8::StartupData* BlankBlob() { return blank_blob.data == nullptr ? nullptr : &blank_blob; }
+
+absl::Status MakeBlankBlob() {
+  if (blank_blob.data != nullptr) return absl::OkStatus();
+  v8::SnapshotCreator creator(ExternalReferences());
+  v8::Isolate* isolate = creator.GetIsolate();
+  {
+    WebHost host(isolate, WebHost::Options{});
+    v8::HandleScope handles(isolate);
+    v8::Local<v8::Context> context = v8::Context::New(isolate, nullptr, host.GlobalTemplate());
+    bool ok;
+    {
+      v8::Context::Scope scope(context);
+      ok = host.InstallConsole(context);
+    }
+    host.Dispose();
+    creator.SetDefaultContext(ok ? context : v8::Context::New(isolate));
+    if (!ok) {
+      delete[] creator.CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kClear).data;
+      return absl::InternalError("could not install the console into the blank snapshot");
+    }
+  }
+  v8::StartupData blob = creator.CreateBlob(v8::SnapshotCreator::FunctionCodeHandling::kClear);
+  if (blob.data == nullptr) return absl::InternalError("V8 made no blank snapshot");
+  blank_blob = blob;  // kept for the life of the process: every blank isolate reads it
+  return absl::OkStatus();
 }
 
 double WebHost::Now() {
@@ -319,6 +382,8 @@ v8::MaybeLocal<v8::Object> LoadWebModule(v8::Local<v8::Context> context, const c
 
 std::optional<Timers> Timers::Of(v8::Local<v8::Context> context) {
   v8::Isolate* isolate = context->GetIsolate();
+  WebHost* host = WebHost::From(isolate);
+  if (host != nullptr && !host->timers_pending()) return std::nullopt;
   v8::Local<v8::Object> cache;
   if (isolate->IsExecutionTerminating() || !ModuleCache(context, false).ToLocal(&cache)) {
     return std::nullopt;
@@ -367,6 +432,7 @@ bool Timers::FireNext() {
 void Timers::Clear() {
   v8::Isolate* isolate = context_->GetIsolate();
   if (isolate->IsExecutionTerminating()) return;
+  if (WebHost* host = WebHost::From(isolate)) host->set_timers_pending(false);
   v8::TryCatch ignore(isolate);
   v8::Local<v8::Value> ignored;
   (void)CallLoop(context_, loop_, "clear").ToLocal(&ignored);

@@ -42,6 +42,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "engine/call.h"
 #include "engine/observer.h"
 
 namespace isopool::engine::internal {
@@ -55,6 +56,24 @@ const intptr_t* ExternalReferences();
 // Process-wide initialisation (OpenSSL, ICU's IDNA). Called once by InitializeRuntime, before any
 // sandboxing. Returns an error when a required algorithm is missing.
 absl::Status InitializeWebRuntime();
+
+// Made once by InitializeRuntime (unless told not to): a snapshot of V8's blank context with the
+// web globals and the console already in place, so that blank-snapshot contexts cost what V8's
+// own blank contexts cost. Null when not made; then blank contexts take GlobalTemplate().
+const v8::StartupData* BlankBlob();
+// Makes BlankBlob(). Must run before any other isolate exists (a SnapshotCreator beside a live
+// isolate corrupts V8 10.2's shared read-only heap).
+absl::Status MakeBlankBlob();
+
+// Where console output goes: the JsIsolate running a call. Absent while packing (dropped).
+class ConsoleSink {
+ public:
+  virtual ~ConsoleSink() = default;
+  // False when nothing would be kept (no call is running, or its log cap is reached).
+  virtual bool ConsoleActive() = 0;
+  // One line of console output, already formatted and indented.
+  virtual void ConsoleWrite(LogLevel level, std::string text) = 0;
+};
 
 // The isolate data slot that holds the WebHost (slot 0 is the JsIsolate).
 inline constexpr uint32_t kWebHostSlot = 1;
@@ -81,9 +100,15 @@ class WebHost {
 
   // A global template with the lazy web globals, for contexts not restored from a snapshot.
   v8::Local<v8::ObjectTemplate> GlobalTemplate();
-  // Adds lazy properties for the console methods implemented in JavaScript (assert, count,
-  // table, time, ...) to a console object template.
-  void AddConsoleExtras(v8::Local<v8::ObjectTemplate> console);
+  // Puts `console` on the context's global: native debug/info/log/warn/error/trace and group/
+  // groupCollapsed/groupEnd (to the ConsoleSink), and lazy assert, count, table, time, ... (JS).
+  // Packing puts it into every snapshot, so restored contexts already have it.
+  bool InstallConsole(v8::Local<v8::Context> context);
+  void set_console_sink(ConsoleSink* sink) { console_sink_ = sink; }
+  ConsoleSink* console_sink() const { return console_sink_; }
+  // console.group nesting of the current call; ResetConsole at the start of each call.
+  int& console_depth() { return console_depth_; }
+  void ResetConsole() { console_depth_ = 0; }
 
   bool pinned() const { return options_.pinned; }
   // performance.now(): milliseconds since time_origin_ms(). Pinned: the virtual clock, which
@@ -97,6 +122,11 @@ class WebHost {
   void SleepUntil(double due_ms);
   // Cryptographically strong bytes (live), or the seeded stream (pinned).
   void RandomBytes(uint8_t* out, size_t length);
+
+  // Set when a script adds a timer to an empty timer list; cleared when timers are dropped.
+  // While false, Timers::Of skips looking (calls that never set a timer pay nothing).
+  bool timers_pending() const { return timers_pending_; }
+  void set_timers_pending(bool pending) { timers_pending_ = pending; }
 
   // Time spent in SleepUntil since the last call of TakeSleepTime.
   absl::Duration TakeSleepTime();
@@ -112,6 +142,10 @@ class WebHost {
   uint64_t random_counter_ = 0;
   absl::Duration slept_;
   EngineObserver* observer_ = nullptr;
+  ConsoleSink* console_sink_ = nullptr;
+  int console_depth_ = 0;
+  bool timers_pending_ = false;
+  v8::Global<v8::ObjectTemplate> console_template_;
   v8::Global<v8::ObjectTemplate> global_template_;
   v8::Global<v8::ObjectTemplate> natives_template_;
   friend v8::MaybeLocal<v8::Object> NativesFor(v8::Isolate*, v8::Local<v8::Context>);

@@ -292,8 +292,9 @@ void GenerateKeyPair(const Info& info) {
     key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
   } else {
     uint32_t bits = info[1]->Uint32Value(context).FromMaybe(0);
-    if (bits < 1024 || bits > 16384 || !ViewOf(info[4], &exponent)) {
-      return Fail(isolate, "RSA modulusLength must be 1024 to 16384 bits");
+    // Key generation cannot be interrupted: 4096 bits bounds it to seconds, not minutes.
+    if (bits < 1024 || bits > 4096 || !ViewOf(info[4], &exponent)) {
+      return Fail(isolate, "RSA modulusLength must be 1024 to 4096 bits");
     }
     PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
     BIGNUM* e = BN_bin2bn(exponent.data, static_cast<int>(exponent.length), nullptr);

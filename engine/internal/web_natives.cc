@@ -427,6 +427,47 @@ void DomainToAscii(const Info& info) {
   }
 }
 
+void TimersPending(const Info& info) {
+  if (WebHost* host = WebHost::From(info.GetIsolate())) host->set_timers_pending(true);
+}
+
+void ConsoleLog(const Info& info) {
+  v8::Isolate* isolate = info.GetIsolate();
+  WebHost* host = WebHost::From(isolate);
+  ConsoleSink* sink = host == nullptr ? nullptr : host->console_sink();
+  if (sink == nullptr || !sink->ConsoleActive()) return;  // packing, or not inside a call
+  v8::Local<v8::Context> context = isolate->GetCurrentContext();
+  std::string text(static_cast<size_t>(2 * host->console_depth()), ' ');
+  for (int i = 0; i < info.Length(); ++i) {
+    if (i > 0) text += ' ';
+    v8::Local<v8::Value> arg = info[i];
+    v8::TryCatch ignore(isolate);
+    v8::Local<v8::String> json;
+    if (arg->IsObject() && !arg->IsFunction() && !arg->IsNativeError() &&
+        v8::JSON::Stringify(context, arg).ToLocal(&json)) {
+      text += ToStdString(isolate, json);
+    } else if (arg->IsSymbol()) {
+      text += ToStdString(isolate, arg.As<v8::Symbol>()->Description(isolate));
+    } else {
+      text += ToStdString(isolate, arg);
+    }
+  }
+  int level = info.Data().As<v8::Int32>()->Value();
+  sink->ConsoleWrite(static_cast<LogLevel>(level < 0 ? 0 : level), std::move(text));
+}
+
+void ConsoleGroup(const Info& info) {
+  WebHost* host = WebHost::From(info.GetIsolate());
+  if (host == nullptr) return;
+  int& depth = host->console_depth();
+  if (info.Data().As<v8::Int32>()->Value() >= 0) {
+    if (info.Length() > 0) ConsoleLog(info);
+    if (depth < 32) ++depth;
+  } else if (depth > 0) {
+    --depth;
+  }
+}
+
 v8::Local<v8::ObjectTemplate> NewTemplate(v8::Isolate* isolate) {
   v8::EscapableHandleScope scope(isolate);
   v8::Local<v8::ObjectTemplate> natives = v8::ObjectTemplate::New(isolate);
@@ -446,6 +487,7 @@ v8::Local<v8::ObjectTemplate> NewTemplate(v8::Isolate* isolate) {
       {"verify", &Verify},
       {"generateKeyPair", &GenerateKeyPair},
       {"checkKey", &CheckKey},
+      {"timersPending", &TimersPending},
   };
   for (const auto& [name, callback] : functions) {
     natives->Set(

@@ -58,6 +58,15 @@ void GenerateKeyPair(const Info& info);
 // [type, spki bytes].
 void CheckKey(const Info& info);
 
+// console methods: the data is the LogLevel; for group/groupCollapsed the level of the label's
+// line, for groupEnd -1.
+void ConsoleLog(const Info& info);
+void ConsoleGroup(const Info& info);
+
+// timersPending(): the context now has timers (WebHost::timers_pending), so the event loop and
+// the end of the call look for them; calls that never set a timer skip that look.
+void TimersPending(const Info& info);
+
 // A template of the `natives` object, for one isolate.
 v8::Local<v8::ObjectTemplate> NewTemplate(v8::Isolate* isolate);
 

@@ -209,49 +209,58 @@ TEST(WebGlobalsTest, HeadersAndBlob) {
             R"([4,"text/plain","hé!",[195,169]])");
 }
 
+// RSA key generation takes a while on a busy machine.
+CallLimits SlowLimits() {
+  CallLimits limits;
+  limits.wall = absl::Seconds(20);
+  limits.cpu = absl::Seconds(20);
+  return limits;
+}
+
 // Sign with a key generated in the isolate, export it, import the public half, verify.
 std::string SignVerifyRoundTrip(const std::string& generate, const std::string& sign_params) {
   return Json(
       "(async () => { const s = crypto.subtle; const data = new TextEncoder().encode('msg');"
       " const pair = await s.generateKey(" +
-      generate +
-      ", true, ['sign', 'verify']);"
-      " const sig = await s.sign(" +
-      sign_params +
-      ", pair.privateKey, data);"
-      " const jwk = await s.exportKey('jwk', pair.publicKey);"
-      " const pub = await s.importKey('jwk', jwk, " +
-      generate +
-      ", true, ['verify']);"
-      " const spki = await s.exportKey('spki', pair.publicKey);"
-      " const pub2 = await s.importKey('spki', spki, " +
-      generate +
-      ", true, ['verify']);"
-      " const pkcs8 = await s.exportKey('pkcs8', pair.privateKey);"
-      " const priv2 = await s.importKey('pkcs8', pkcs8, " +
-      generate +
-      ", true, ['sign']);"
-      " const sig2 = await s.sign(" +
-      sign_params +
-      ", priv2, data);"
-      " const privJwk = await s.exportKey('jwk', pair.privateKey);"
-      " const priv3 = await s.importKey('jwk', privJwk, " +
-      generate +
-      ", false, ['sign']);"
-      " const sig3 = await s.sign(" +
-      sign_params +
-      ", priv3, data);"
-      " return [await s.verify(" +
-      sign_params +
-      ", pub, sig, data),"
-      "  await s.verify(" +
-      sign_params +
-      ", pub2, sig2, data),"
-      "  await s.verify(" +
-      sign_params +
-      ", pub, sig3, data),"
-      "  await s.verify(" +
-      sign_params + ", pub, sig, new TextEncoder().encode('other'))]; })()");
+          generate +
+          ", true, ['sign', 'verify']);"
+          " const sig = await s.sign(" +
+          sign_params +
+          ", pair.privateKey, data);"
+          " const jwk = await s.exportKey('jwk', pair.publicKey);"
+          " const pub = await s.importKey('jwk', jwk, " +
+          generate +
+          ", true, ['verify']);"
+          " const spki = await s.exportKey('spki', pair.publicKey);"
+          " const pub2 = await s.importKey('spki', spki, " +
+          generate +
+          ", true, ['verify']);"
+          " const pkcs8 = await s.exportKey('pkcs8', pair.privateKey);"
+          " const priv2 = await s.importKey('pkcs8', pkcs8, " +
+          generate +
+          ", true, ['sign']);"
+          " const sig2 = await s.sign(" +
+          sign_params +
+          ", priv2, data);"
+          " const privJwk = await s.exportKey('jwk', pair.privateKey);"
+          " const priv3 = await s.importKey('jwk', privJwk, " +
+          generate +
+          ", false, ['sign']);"
+          " const sig3 = await s.sign(" +
+          sign_params +
+          ", priv3, data);"
+          " return [await s.verify(" +
+          sign_params +
+          ", pub, sig, data),"
+          "  await s.verify(" +
+          sign_params +
+          ", pub2, sig2, data),"
+          "  await s.verify(" +
+          sign_params +
+          ", pub, sig3, data),"
+          "  await s.verify(" +
+          sign_params + ", pub, sig, new TextEncoder().encode('other'))]; })()",
+      SlowLimits());
 }
 
 TEST(WebCryptoKeysTest, SignAndVerifyWithEveryKeyType) {

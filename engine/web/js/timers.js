@@ -18,6 +18,7 @@
     let ms = Number(timeout) | 0;  // WebIDL long, like browsers
     if (ms < 0) ms = 0;
     const id = nextId++;
+    if (timers.size === 0) natives.timersPending();  // tells the call's event loop to look
     timers.set(id, { callback, args, ms, repeat, due: now() + ms, order: sequence++ });
     return id;
   }
