@@ -43,7 +43,9 @@ expect() {
   ctl --json exec "$name" --function "$function" --args "$args" --timeout_ms 10000 --cpu_ms 10000
   local got
   got=$(result)
-  check "$name: $function($args) = $want" eval '[ "$got" = "$want" ] || { echo "  got: $got" >&2; false; }'
+  local shown=$args
+  [ ${#shown} -le 60 ] || shown="${shown:0:57}..."
+  check "$name: $function($shown) = $want" eval '[ "$got" = "$want" ] || { echo "  got: $got" >&2; false; }'
 }
 call() { bundle "$1" && expect "$1" run "$2" "$3"; }
 
