@@ -324,10 +324,7 @@ void GenerateKeyPair(const Info& info) {
   OPENSSL_free(pkcs8);
   OPENSSL_free(spki);
   if (!fits) return Fail(isolate, "key generation failed");
-  v8::Local<v8::Array> result = v8::Array::New(isolate, 2);
-  result->Set(context, 0, v8::Integer::New(isolate, pkcs8_length)).Check();
-  result->Set(context, 1, v8::Integer::New(isolate, spki_length)).Check();
-  info.GetReturnValue().Set(result);
+  ReturnPair(info, v8::Integer::New(isolate, pkcs8_length), v8::Integer::New(isolate, spki_length));
 }
 
 void CheckKey(const Info& info) {
@@ -370,10 +367,7 @@ void CheckKey(const Info& info) {
   if (fits) std::copy(spki, spki + spki_length, spki_out.data);
   OPENSSL_free(spki);
   if (!fits) return Fail(isolate, "checkKey: cannot encode the public key");
-  v8::Local<v8::Array> result = v8::Array::New(isolate, 2);
-  result->Set(context, 0, ToV8String(isolate, type)).Check();
-  result->Set(context, 1, v8::Integer::New(isolate, spki_length)).Check();
-  info.GetReturnValue().Set(result);
+  ReturnPair(info, ToV8String(isolate, type), v8::Integer::New(isolate, spki_length));
 }
 
 }  // namespace isopool::engine::internal::natives

@@ -261,11 +261,12 @@ void Utf8EncodeInto(const Info& info) {
   int written = info[0].As<v8::String>()->WriteUtf8(
       isolate, reinterpret_cast<char*>(out.data), capacity, &read,
       v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
-  v8::Local<v8::Context> context = isolate->GetCurrentContext();
-  v8::Local<v8::Array> result = v8::Array::New(isolate, 2);
-  result->Set(context, 0, v8::Integer::New(isolate, read)).Check();
-  result->Set(context, 1, v8::Integer::New(isolate, written)).Check();
-  info.GetReturnValue().Set(result);
+  ReturnPair(info, v8::Integer::New(isolate, read), v8::Integer::New(isolate, written));
+}
+
+void ReturnPair(const Info& info, v8::Local<v8::Value> first, v8::Local<v8::Value> second) {
+  v8::Local<v8::Value> elements[] = {first, second};
+  info.GetReturnValue().Set(v8::Array::New(info.GetIsolate(), elements, 2));
 }
 
 void Utf8Decode(const Info& info) {

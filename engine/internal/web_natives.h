@@ -67,6 +67,9 @@ void ConsoleGroup(const Info& info);
 // the end of the call look for them; calls that never set a timer skip that look.
 void TimersPending(const Info& info);
 
+// Returns [first, second] to JavaScript.
+void ReturnPair(const Info& info, v8::Local<v8::Value> first, v8::Local<v8::Value> second);
+
 // A template of the `natives` object, for one isolate.
 v8::Local<v8::ObjectTemplate> NewTemplate(v8::Isolate* isolate);
 
