@@ -6,7 +6,7 @@
 # Builds //bench/context_cost:context_cost (-c opt) here and in a temporary git worktree of
 # BASE_REV (this benchmark's source is copied in: it uses only engine APIs that predate the web
 # runtime), then runs the two binaries alternately, one round each, so a noisy neighbour hits
-# both alike. Prints each case's median over rounds of the mean microseconds per call.
+# both alike. Prints each case's median over rounds of the mean process CPU microseconds per call.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 base_rev=${1:-af5417c}
@@ -41,7 +41,7 @@ for ((r = 0; r < rounds; r++)); do
       awk '{print $1, $3}' >>"$out/$side"
   done
 done
-echo "per-call cost, median of $rounds alternating rounds of $calls calls (us):"
+echo "per-call cost in process CPU, median of $rounds alternating rounds of $calls calls (us):"
 printf '%-28s %10s %10s %8s\n' case "base" "new" "new/base"
 for c in $(awk '{print $1}' "$out/new" | sort -u); do
   b=$(awk -v c="$c" '$1 == c {print $2}' "$out/base" | sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "-"}')
