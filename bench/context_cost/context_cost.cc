@@ -102,7 +102,10 @@ int main(int argc, char** argv) {
   runtime.argv0 = argv[0];
   runtime.platform_threads = 1;
   runtime.hash_seed = kHashSeed;
+  const absl::Time init_start = absl::Now();
   if (!isopool::engine::InitializeRuntime(runtime).ok()) return 1;
+  std::fprintf(stderr, "InitializeRuntime: %.1f ms\n",
+               absl::ToDoubleMilliseconds(absl::Now() - init_start));
   int rounds = 5, calls = 2000;
   (void)absl::SimpleAtoi(Flag(argc, argv, "rounds", "5"), &rounds);
   (void)absl::SimpleAtoi(Flag(argc, argv, "calls", "2000"), &calls);
