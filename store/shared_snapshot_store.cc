@@ -612,7 +612,10 @@ absl::StatusOr<PutResult> SharedSnapshotStore::PutImpl(absl::string_view name_vi
   });
   Note(Dep::kPostgres, "put_existing", start, status);
   if (!status.ok()) return status;
-  if (exists) return result;
+  if (exists) {
+    NameChangedHere(name);
+    return result;
+  }
 
   if (absl::Status s = Admit(Dep::kS3); !s.ok()) return s;
   // 1. The intent: if this process dies before the commit, the sweep collects the object.
@@ -657,6 +660,7 @@ absl::StatusOr<PutResult> SharedSnapshotStore::PutImpl(absl::string_view name_vi
   });
   Note(Dep::kPostgres, "put_commit", start, status);
   if (!status.ok()) return status;
+  NameChangedHere(name);
   return result;
 }
 
@@ -682,7 +686,17 @@ absl::StatusOr<std::string> SharedSnapshotStore::SetName(absl::string_view name_
   });
   Note(Dep::kPostgres, "set_name", start, status);
   if (!status.ok()) return status;
+  NameChangedHere(name);
   return previous;
+}
+
+void SharedSnapshotStore::NameChangedHere(const std::string& name) {
+  if (name.empty()) return;
+  // Read-your-writes on this replica: our own NOTIFY reaches our listener a little later, and
+  // a call right after the upload must not resolve the old id meanwhile.
+  absl::MutexLock lock(&cache_mu_);
+  names_.erase(name);
+  InvalidateLocked(name);
 }
 
 absl::StatusOr<DeleteResult> SharedSnapshotStore::DeleteName(absl::string_view name_view) {

@@ -214,6 +214,8 @@ class SharedSnapshotStore final : public SnapshotStore {
   std::string VerifyProblem(const std::string& id, absl::string_view bytes) const;
   absl::Status Quarantine(const std::string& id, const std::string& reason);
   void ForgetId(const std::string& id);
+  // Drops `name` from this replica's cache after this replica moved it ("" = nothing).
+  void NameChangedHere(const std::string& name);
 
   const SharedSnapshotStoreOptions options_;
   std::unique_ptr<PgPool> pg_;

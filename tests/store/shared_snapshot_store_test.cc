@@ -191,9 +191,14 @@ TEST_F(SharedStoreTest, NameMoveOnOneReplicaIsSeenByAnotherWithinOneSecond) {
   ASSERT_EQ(*b->Resolve("rules"), v1->id);
   ASSERT_EQ(*b->Resolve("rules"), v1->id);
   // ...and sees the move once A's SetName has returned.
+  // A too has the name cached...
+  ASSERT_EQ(*a->Resolve("rules"), v1->id);
+  ASSERT_EQ(*a->Resolve("rules"), v1->id);
   absl::StatusOr<std::string> previous = a->SetName("rules", v2->id);
   ASSERT_TRUE(previous.ok()) << previous.status();
   EXPECT_EQ(*previous, v1->id);
+  // ...and reads its own write at once, not after its notification comes back.
+  EXPECT_EQ(*a->Resolve("rules"), v2->id);
   absl::Time moved = absl::Now();
   absl::Duration took = absl::InfiniteDuration();
   while (absl::Now() - moved < absl::Seconds(1)) {
@@ -209,6 +214,7 @@ TEST_F(SharedStoreTest, NameMoveOnOneReplicaIsSeenByAnotherWithinOneSecond) {
   auto v3 = a->PutAndName("rules", MakeEnvelope(3, 1000), MakeMetadata(3));
   ASSERT_TRUE(v3.ok());
   EXPECT_EQ(v3->previous_id, v2->id);
+  EXPECT_EQ(*a->Resolve("rules"), v3->id);
   moved = absl::Now();
   took = absl::InfiniteDuration();
   while (absl::Now() - moved < absl::Seconds(1)) {
