@@ -139,6 +139,7 @@ class PgPool {
   absl::Mutex mu_;
   std::vector<std::unique_ptr<PgConnection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // lent + idle
+  absl::CondVar room_;                 // signalled when a connection is returned or freed
 };
 
 }  // namespace isopool::store

@@ -144,6 +144,7 @@ void SharedSnapshotStore::StopBackground() {
   {
     absl::MutexLock lock(&wake_mu_);
     stopping_ = true;
+    wake_cv_.SignalAll();
   }
   if (listener_.joinable()) listener_.join();
   if (sweeper_.joinable()) sweeper_.join();
@@ -166,6 +167,7 @@ void SharedSnapshotStore::SetReady(bool ready, const std::string& why) {
     changed = ready_.load() != ready || (!ready && not_ready_why_ != why);
     ready_ = ready;
     not_ready_why_ = why;
+    ready_cv_.SignalAll();
   }
   if (changed && options_.on_ready_changed) options_.on_ready_changed(ready, why);
 }
@@ -224,8 +226,11 @@ void SharedSnapshotStore::Note(Dep dep, absl::string_view op, absl::Time start,
 
 absl::Status SharedSnapshotStore::WaitReady(absl::Time deadline) {
   absl::MutexLock lock(&state_mu_);
-  auto ready = [this] { return ready_.load(); };
-  if (state_mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) return absl::OkStatus();
+  // CondVars rather than Mutex::Await here and below: see PgPool::Borrow.
+  while (!ready_.load()) {
+    if (ready_cv_.WaitWithDeadline(&state_mu_, deadline) && absl::Now() >= deadline) break;
+  }
+  if (ready_.load()) return absl::OkStatus();
   return absl::UnavailableError(
       absl::StrCat("the shared snapshot store is not ready: ", not_ready_why_));
 }
@@ -289,8 +294,7 @@ void SharedSnapshotStore::ListenerLoop() {
   absl::Duration backoff = absl::Milliseconds(100);
   auto pause = [&](absl::Duration d) {
     absl::MutexLock lock(&wake_mu_);
-    auto stop = [this] { return stopping_.load(); };
-    wake_mu_.AwaitWithTimeout(absl::Condition(&stop), d);
+    if (!stopping_) wake_cv_.WaitWithTimeout(&wake_mu_, d);
   };
   // Start-up: keep trying until both dependencies answer and the schema is current.
   while (!stopping_) {
@@ -436,9 +440,10 @@ void SharedSnapshotStore::SweeperLoop() {
   while (!stopping_) {
     {
       absl::MutexLock lock(&wake_mu_);
-      auto stop = [this] { return stopping_.load(); };
-      wake_mu_.AwaitWithTimeout(absl::Condition(&stop),
-                                std::min(options_.stats_interval, options_.sweep_interval));
+      if (!stopping_) {
+        wake_cv_.WaitWithTimeout(&wake_mu_,
+                                 std::min(options_.stats_interval, options_.sweep_interval));
+      }
     }
     if (stopping_ || !ready_) continue;
     absl::StatusOr<PgResult> r = pg_->Query(

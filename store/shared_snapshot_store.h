@@ -226,6 +226,7 @@ class SharedSnapshotStore final : public SnapshotStore {
   std::atomic<bool> ready_{false};
   absl::Mutex state_mu_;
   std::string not_ready_why_ ABSL_GUARDED_BY(state_mu_) = "starting";
+  absl::CondVar ready_cv_;  // with state_mu_: ready_ changed
   DependencyHealth postgres_ ABSL_GUARDED_BY(state_mu_);
   DependencyHealth s3_health_ ABSL_GUARDED_BY(state_mu_);
   StoreStats store_stats_ ABSL_GUARDED_BY(state_mu_);
@@ -244,6 +245,7 @@ class SharedSnapshotStore final : public SnapshotStore {
   uint64_t stale_answers_ ABSL_GUARDED_BY(cache_mu_) = 0;
 
   absl::Mutex wake_mu_;
+  absl::CondVar wake_cv_;  // with wake_mu_: stopping_ was set
   std::thread listener_;
   std::thread sweeper_;
 };

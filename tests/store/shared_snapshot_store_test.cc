@@ -34,19 +34,22 @@ class Removals {
   void Add(const std::string& id) {
     absl::MutexLock lock(&mu_);
     ids_.push_back(id);
+    added_.SignalAll();
   }
   // True once `id` was reported, false at the deadline.
   bool WaitFor(const std::string& id, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
-    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return std::find(ids_.begin(), ids_.end(), id) != ids_.end();
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&seen), timeout);
+    absl::Time deadline = absl::Now() + timeout;
+    while (std::find(ids_.begin(), ids_.end(), id) == ids_.end()) {
+      if (added_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) return false;
+    }
+    return true;
   }
 
  private:
   absl::Mutex mu_;
   std::vector<std::string> ids_ ABSL_GUARDED_BY(mu_);
+  absl::CondVar added_;
 };
 
 class SharedStoreTest : public ::testing::Test {
