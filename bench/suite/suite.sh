@@ -12,7 +12,8 @@
 # results (suite.py report). Every step has a time bound; traffic goes to 127.0.0.1 only.
 #
 # Flags: --smoke, --out FILE (default bench/RESULTS.md; --smoke: <work dir>/RESULTS.md),
-# --no_peer, --no_pin (skip the pinned table), --keep_work.
+# --no_peer, --no_pin (skip the pinned table), --no_shared_store (skip the shared-store table:
+# bench/shared_store, a real PostgreSQL and Ceph; full mode only), --keep_work.
 # Environment: ISOPOOL_SERVER, ISOPOOL_PACK, LOADGEN, ISOPOOLCTL (all four set = use these
 # binaries, do not build; ISOPOOL_WORKER too, else the server finds isopool_worker itself); DURATION, WARMUP (seconds per run), ROUNDS (alternating rounds of the
 # ratio rows), MIXED_DURATION; PYTHON (default /usr/bin/python3, which has Debian's grpcio).
@@ -36,7 +37,7 @@ busy_now() {
 }
 busy_start=$(busy_now)
 
-smoke=0 out="" want_peer=1 want_pin=1 keep_work=0
+smoke=0 out="" want_peer=1 want_pin=1 keep_work=0 want_shared=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -44,6 +45,7 @@ while [[ $# -gt 0 ]]; do
     --out=*) out="${1#--out=}" ;;
     --no_peer) want_peer=0 ;;
     --no_pin) want_pin=0 ;;
+    --no_shared_store) want_shared=0 ;;
     --keep_work) keep_work=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "suite: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -327,6 +329,20 @@ server_alive
 load_end=$(cut -d' ' -f1 /proc/loadavg)
 kill -TERM "$server_pid" 2>/dev/null || true
 for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+# ------------------------------------------------------------------ the shared store (issue 11)
+# The filesystem store against the shared store (PostgreSQL + Ceph radosgw, both real, started by
+# the benchmark), side by side in one run: uploads, a cold call on a replica that never saw the
+# snapshot, warm calls. Its table replaces the section between the markers in the report.
+shared_md=""
+if [[ $smoke == 0 && $want_shared == 1 ]]; then
+  log "shared store vs filesystem store (bench/shared_store; starts PostgreSQL and Ceph)"
+  if (cd "$root" && timeout 1800 bazel run -c opt //bench/shared_store:shared_store_bench) \
+      >"$work/shared_store.md" 2>"$work/shared_store.err"; then
+    shared_md="$work/shared_store.md"
+  else
+    note "shared-store benchmark failed: $(tail -1 "$work/shared_store.err")"
+  fi
+fi
 commit=$(cd "$root" && git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 dirty=0
 [[ -n "$(cd "$root" && git status --porcelain --untracked-files=no 2>/dev/null)" ]] && dirty=1
@@ -369,6 +385,23 @@ keep=()
 [[ $smoke == 0 ]] && keep=(--keep_analysis)
 "$PY" "$suite_py" report "$work/runs" "$work/meta.json" "$out" --uploads "$work/uploads.json" "${keep[@]}" >&2 ||
   report_rc=$?
+if [[ -n "$shared_md" ]]; then
+  "$PY" - "$out" "$shared_md" <<'PY'
+import sys
+out, table = sys.argv[1], open(sys.argv[2]).read().strip()
+begin, end = "<!-- shared-store:begin -->", "<!-- shared-store:end -->"
+section = (f"{begin}\n## Shared store vs filesystem store (issue 11)\n\n"
+           "`bazel run -c opt //bench/shared_store:shared_store_bench`, run by this suite after the "
+           "load runs: one fs server and two shared-store replicas on a real PostgreSQL 15 and a "
+           "real Ceph radosgw on this machine, interleaved.\n\n" + table + f"\n{end}")
+text = open(out).read()
+if begin in text and end in text:
+    text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+else:
+    text = text.rstrip() + "\n\n" + section + "\n"
+open(out, "w").write(text)
+PY
+fi
 log "done in $(($(date +%s) - t_start)) s; results in $out; JSON reports in $work/runs"
 if [[ $report_rc != 0 ]]; then
   echo "suite: unexpected errors in the runs (see $out)" >&2
