@@ -723,13 +723,12 @@ absl::StatusOr<DeleteResult> SharedSnapshotStore::DeleteName(absl::string_view n
     absl::Status s =
         c.Exec("SELECT 1 FROM snapshots WHERE id = $1 FOR UPDATE", {id}, deadline).status();
     if (s.ok()) s = c.Exec("DELETE FROM names WHERE name = $1", {name}, deadline).status();
-    if (s.ok()) s = Notify(c, absl::StrCat("n ", name), deadline);
     if (!s.ok()) return s;
     result.names_removed.push_back(name);
     absl::StatusOr<PgResult> others =
         c.Exec("SELECT count(*) FROM names WHERE id = $1", {id}, deadline);
     if (!others.ok()) return others.status();
-    if (others->Get(0, 0) != "0") return absl::OkStatus();
+    if (others->Get(0, 0) != "0") return Notify(c, absl::StrCat("n ", name), deadline);
     s = c.Exec("DELETE FROM snapshots WHERE id = $1", {id}, deadline).status();
     if (s.ok()) {
       s = c.Exec(
@@ -738,7 +737,10 @@ absl::StatusOr<DeleteResult> SharedSnapshotStore::DeleteName(absl::string_view n
                {id}, deadline)
               .status();
     }
+    // "d" first: a replica drops the id and every name pointing at it in one step, so no call
+    // can find the name gone but the id still cached in between.
     if (s.ok()) s = Notify(c, absl::StrCat("d ", id), deadline);
+    if (s.ok()) s = Notify(c, absl::StrCat("n ", name), deadline);
     if (!s.ok()) return s;
     result.removed_id = id;
     return absl::OkStatus();
@@ -770,12 +772,7 @@ absl::StatusOr<DeleteResult> SharedSnapshotStore::Delete(absl::string_view id_vi
     absl::StatusOr<PgResult> names =
         c.Exec("DELETE FROM names WHERE id = $1 RETURNING name", {*id}, deadline);
     if (!names.ok()) return names.status();
-    for (int i = 0; i < names->rows(); ++i) {
-      result.names_removed.push_back(names->Get(i, 0));
-      if (absl::Status s = Notify(c, absl::StrCat("n ", names->Get(i, 0)), deadline); !s.ok()) {
-        return s;
-      }
-    }
+    for (int i = 0; i < names->rows(); ++i) result.names_removed.push_back(names->Get(i, 0));
     std::sort(result.names_removed.begin(), result.names_removed.end());
     absl::Status s = c.Exec("DELETE FROM snapshots WHERE id = $1", {*id}, deadline).status();
     if (s.ok()) {
@@ -785,7 +782,11 @@ absl::StatusOr<DeleteResult> SharedSnapshotStore::Delete(absl::string_view id_vi
                {*id}, deadline)
               .status();
     }
+    // "d" before the names (see DeleteName).
     if (s.ok()) s = Notify(c, absl::StrCat("d ", *id), deadline);
+    for (size_t i = 0; s.ok() && i < result.names_removed.size(); ++i) {
+      s = Notify(c, absl::StrCat("n ", result.names_removed[i]), deadline);
+    }
     if (!s.ok()) return s;
     result.removed_id = *id;
     return absl::OkStatus();
@@ -809,12 +810,13 @@ absl::Status SharedSnapshotStore::Quarantine(const std::string& id, const std::s
     absl::StatusOr<PgResult> names =
         c.Exec("DELETE FROM names WHERE id = $1 RETURNING name", {id}, deadline);
     if (!names.ok()) return names.status();
-    for (int i = 0; i < names->rows(); ++i) {
-      dropped.push_back(names->Get(i, 0));
-      if (s = Notify(c, absl::StrCat("n ", names->Get(i, 0)), deadline); !s.ok()) return s;
-    }
+    for (int i = 0; i < names->rows(); ++i) dropped.push_back(names->Get(i, 0));
     s = c.Exec("DELETE FROM snapshots WHERE id = $1", {id}, deadline).status();
+    // "d" before the names (see DeleteName).
     if (s.ok()) s = Notify(c, absl::StrCat("d ", id), deadline);
+    for (size_t i = 0; s.ok() && i < dropped.size(); ++i) {
+      s = Notify(c, absl::StrCat("n ", dropped[i]), deadline);
+    }
     return s;
   });
   Note(Dep::kPostgres, "quarantine", start, status);
