@@ -12,7 +12,7 @@
 #include "absl/base/call_once.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "base/sha256.h"
 #include "engine/internal/web.h"
 
@@ -41,7 +41,7 @@ constexpr char kPackRandomSeedFlag[] = "--random-seed=1515152";
 constexpr char kInternalFlags[] = "--no-wasm-async-compilation";
 
 struct Runtime {
-  absl::Mutex mu;
+  base::Mutex mu;
   bool initialized ABSL_GUARDED_BY(mu) = false;
   RuntimeOptions options ABSL_GUARDED_BY(mu);
   std::unique_ptr<v8::Platform> platform;
@@ -85,7 +85,7 @@ bool SameOptions(const RuntimeOptions& a, const RuntimeOptions& b) {
 
 absl::Status InitializeRuntime(const RuntimeOptions& options) {
   Runtime& runtime = GetRuntime();
-  absl::MutexLock lock(&runtime.mu);
+  base::MutexLock lock(&runtime.mu);
   if (runtime.initialized) {
     if (SameOptions(runtime.options, options)) return absl::OkStatus();
     return absl::FailedPreconditionError(
@@ -134,13 +134,13 @@ absl::Status InitializeRuntime(const RuntimeOptions& options) {
 
 bool RuntimeInitialized() {
   Runtime& runtime = GetRuntime();
-  absl::MutexLock lock(&runtime.mu);
+  base::MutexLock lock(&runtime.mu);
   return runtime.initialized;
 }
 
 const RuntimeOptions& CurrentRuntimeOptions() {
   Runtime& runtime = GetRuntime();
-  absl::MutexLock lock(&runtime.mu);
+  base::MutexLock lock(&runtime.mu);
   return runtime.options;
 }
 

@@ -45,28 +45,28 @@ Watchdog::Watchdog(Options options) : options_(std::move(options)), thread_([thi
 
 Watchdog::~Watchdog() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  wake_.notify_one();
+  wake_.Signal();
   thread_.join();
 }
 
 int Watchdog::active() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   return static_cast<int>(watches_.size());
 }
 
 void Watchdog::Register(Watch* watch) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     watches_[watch] = true;
   }
-  wake_.notify_one();  // the new deadline may be the nearest
+  wake_.Signal();  // the new deadline may be the nearest
 }
 
 void Watchdog::Unregister(Watch* watch) {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   watches_.erase(watch);
 }
 
@@ -103,7 +103,7 @@ absl::Time Watchdog::Check(Watch* watch, absl::Time now,
 }
 
 void Watchdog::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   while (!stopping_) {
     absl::Time now = absl::Now();
     absl::Time nearest = absl::InfiniteFuture();
@@ -115,16 +115,12 @@ void Watchdog::Run() {
       nearest = std::min(nearest, watch->next_check_);
     }
     if (!became_unresponsive.empty() && options_.on_unresponsive) {
-      lock.unlock();
+      mu_.Unlock();
       for (pthread_t thread : became_unresponsive) options_.on_unresponsive(thread);
-      lock.lock();
+      mu_.Lock();
       continue;  // the watch set may have changed meanwhile
     }
-    if (nearest == absl::InfiniteFuture()) {
-      wake_.wait(lock);
-    } else {
-      wake_.wait_until(lock, absl::ToChronoTime(nearest));
-    }
+    wake_.WaitWithDeadline(&mu_, nearest);
   }
 }
 

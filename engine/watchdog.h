@@ -20,16 +20,15 @@
 #include <pthread.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 
 namespace v8 {
 class Isolate;
@@ -76,6 +75,9 @@ class Watchdog {
     absl::Time wall_deadline_;
     int64_t cpu_start_ns_;
     int64_t cpu_budget_ns_;
+    // Set before Register, then read and written only by the watchdog thread under its mu_.
+    // (Not ABSL_GUARDED_BY(watchdog_.mu_): the analysis cannot tell that Run's `mu_` is the
+    // same mutex, so it would reject the correct code.)
     absl::Time next_check_;
     std::atomic<Fired> fired_{Fired::kNone};
     absl::Time fired_at_;
@@ -100,10 +102,9 @@ class Watchdog {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
-  // std::mutex rather than absl::Mutex: ThreadSanitizer sees pthread locks, while Debian's
-  // absl is not instrumented.
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
+  // base::Mutex, not absl::Mutex: ThreadSanitizer sees it (see base/mutex.h).
+  mutable base::Mutex mu_;
+  base::CondVar wake_;
   std::map<Watch*, bool> watches_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -19,8 +19,8 @@ constexpr size_t kMaxNativeContexts = 16;
 absl::StatusOr<std::unique_ptr<PooledIsolate>> PoolManager::Impl::Restore(
     const SnapshotPool& pool) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::unique_ptr<engine::JsIsolate>> js =
-      engine::JsIsolate::Create(pool.snapshot, pool.policy.isolate, watchdog_, engine_observer_);
+  absl::StatusOr<std::unique_ptr<engine::JsIsolate>> js = engine::JsIsolate::Create(
+      pool.snapshot(), pool.policy().isolate, watchdog_, engine_observer_);
   if (!js.ok()) return js.status();
   // Every mode's first call wants a context: make it now, off the request path.
   if (absl::Status s = (*js)->PrepareContext(); !s.ok()) return s;
@@ -45,27 +45,39 @@ void PoolManager::Impl::AccountLocked(PooledIsolate& isolate) {
 }
 
 void PoolManager::Impl::GrantLocked(SnapshotPool& pool, PooledIsolate& isolate) {
-  pool.busy.insert(isolate.js.get());
+  pool.state(mu_).busy.insert(isolate.js.get());
+}
+
+void PoolManager::Impl::FailWaitersLocked(SnapshotPool& pool, const absl::Status& why) {
+  std::list<Waiter*>& waiters = pool.state(mu_).waiters;
+  while (!waiters.empty()) {
+    Waiter* waiter = waiters.front();
+    waiters.pop_front();
+    waiter->error = why;
+    waiter->done = true;
+    waiter->cv.Signal();
+  }
 }
 
 void PoolManager::Impl::OfferLocked(SnapshotPool& pool, std::unique_ptr<PooledIsolate> isolate) {
-  if (pool.removed || stopping_) {
+  SnapshotPool::State& state = pool.state(mu_);
+  if (state.removed || stopping_) {
     RetireLocked(std::move(isolate));
     return;
   }
-  if (!pool.waiters.empty()) {
-    Waiter* waiter = pool.waiters.front();
-    pool.waiters.pop_front();
+  if (!state.waiters.empty()) {
+    Waiter* waiter = state.waiters.front();
+    state.waiters.pop_front();
     GrantLocked(pool, *isolate);
     waiter->granted = std::move(isolate);
     waiter->done = true;
-    waiter->cv.notify_one();
+    waiter->cv.Signal();
     return;
   }
   // Keep the warm list sorted by last use (LRU first), so idle release takes the oldest.
-  auto it = pool.warm.end();
-  while (it != pool.warm.begin() && (*(it - 1))->last_used > isolate->last_used) --it;
-  pool.warm.insert(it, std::move(isolate));
+  auto it = state.warm.end();
+  while (it != state.warm.begin() && (*(it - 1))->last_used > isolate->last_used) --it;
+  state.warm.insert(it, std::move(isolate));
 }
 
 void PoolManager::Impl::RetireLocked(std::unique_ptr<PooledIsolate> isolate) {
@@ -82,7 +94,7 @@ void PoolManager::Impl::RetireLocked(std::unique_ptr<PooledIsolate> isolate) {
 void PoolManager::Impl::CondemnLocked(SnapshotPool& pool, std::unique_ptr<PooledIsolate> isolate,
                                       engine::CondemnReason reason) {
   isolate->js->Condemn(reason);
-  ++pool.condemned;
+  ++pool.state(mu_).condemned;
   observer_.OnCondemned(reason);
   RetireLocked(std::move(isolate));
 }
@@ -90,48 +102,45 @@ void PoolManager::Impl::CondemnLocked(SnapshotPool& pool, std::unique_ptr<Pooled
 // By value on purpose: the caller's reference may be the map entry this erases.
 void PoolManager::Impl::DropPoolLocked(std::shared_ptr<SnapshotPool> pool,  // NOLINT
                                        const absl::Status& why) {
-  pool->removed = true;
-  auto it = pools_.find(pool->id);
+  SnapshotPool::State& state = pool->state(mu_);
+  state.removed = true;
+  auto it = pools_.find(pool->id());
   if (it != pools_.end() && it->second == pool) pools_.erase(it);
-  while (!pool->waiters.empty()) {
-    Waiter* waiter = pool->waiters.front();
-    pool->waiters.pop_front();
-    waiter->error = why;
-    waiter->done = true;
-    waiter->cv.notify_one();
+  FailWaitersLocked(*pool, why);
+  while (!state.warm.empty()) {
+    RetireLocked(std::move(state.warm.back()));
+    state.warm.pop_back();
   }
-  while (!pool->warm.empty()) {
-    RetireLocked(std::move(pool->warm.back()));
-    pool->warm.pop_back();
-  }
-  // Busy, restoring and preparing isolates are retired when they come back (pool->removed).
+  // Busy, restoring and preparing isolates are retired when they come back (`removed`).
   RefillAllLocked();
 }
 
 bool PoolManager::Impl::EvictOneLocked(const SnapshotPool& keep) {
   std::shared_ptr<SnapshotPool> victim;
   for (auto& [id, pool] : pools_) {
-    if (pool.get() == &keep || !pool->loaded || pool->warm.empty()) continue;
+    const SnapshotPool::State& state = pool->state(mu_);
+    if (pool.get() == &keep || !state.loaded || state.warm.empty()) continue;
     // Only wholly idle pools: nothing busy, coming back, or wanted.
-    if (!pool->busy.empty() || pool->restoring > 0 || pool->preparing > 0 ||
-        pool->maintaining > 0 || !pool->waiters.empty()) {
+    if (!state.busy.empty() || state.restoring > 0 || state.preparing > 0 ||
+        state.maintaining > 0 || !state.waiters.empty()) {
       continue;
     }
-    if (victim == nullptr || pool->last_acquire < victim->last_acquire) victim = pool;
+    if (victim == nullptr || state.last_acquire < victim->state(mu_).last_acquire) victim = pool;
   }
   if (victim == nullptr) return false;
   observer_.OnEviction();
-  victim->removed = true;
-  pools_.erase(victim->id);
-  while (!victim->warm.empty()) {
-    RetireLocked(std::move(victim->warm.back()));
-    victim->warm.pop_back();
+  SnapshotPool::State& state = victim->state(mu_);
+  state.removed = true;
+  pools_.erase(victim->id());
+  while (!state.warm.empty()) {
+    RetireLocked(std::move(state.warm.back()));
+    state.warm.pop_back();
   }
   return true;
 }
 
 bool PoolManager::Impl::ReserveLocked(SnapshotPool& pool, size_t* reserved) {
-  const size_t bytes = pool.estimate_bytes;
+  const size_t bytes = pool.state(mu_).estimate_bytes;
   while (isolates_ + 1 > global_.max_isolates ||
          memory_bytes_ + bytes > global_.memory_budget_bytes) {
     if (!EvictOneLocked(pool)) return false;
@@ -143,14 +152,16 @@ bool PoolManager::Impl::ReserveLocked(SnapshotPool& pool, size_t* reserved) {
 }
 
 void PoolManager::Impl::RefillLocked(const std::shared_ptr<SnapshotPool>& pool) {
-  if (!pool->loaded || pool->removed || stopping_ || pool->restore_failed) return;
-  const int coming = pool->restoring + pool->preparing;
+  const SnapshotPool::State& state = pool->state(mu_);
+  if (!state.loaded || state.removed || stopping_ || state.restore_failed) return;
+  const int coming = state.restoring + state.preparing;
   // Keep min_warm ready; and while callers queue, keep restores in flight for them, at most
   // one per restore thread (a burst grows the pool, it does not start one restore per caller).
-  int for_min = pool->policy.min_warm - (pool->Available() + coming);
+  int for_min = pool->policy().min_warm - (state.Available() + coming);
   int for_waiters =
-      std::min<int>(static_cast<int>(pool->waiters.size()), runner_.threads()) - coming;
-  int wanted = std::min(std::max(for_min, for_waiters), pool->policy.max_isolates - pool->Total());
+      std::min<int>(static_cast<int>(state.waiters.size()), runner_.threads()) - coming;
+  int wanted =
+      std::min(std::max(for_min, for_waiters), pool->policy().max_isolates - state.Total());
   for (int i = 0; i < wanted; ++i) {
     size_t reserved = 0;
     if (!ReserveLocked(*pool, &reserved)) break;
@@ -168,32 +179,25 @@ void PoolManager::Impl::RefillAllLocked() {
 
 void PoolManager::Impl::ScheduleRestoreLocked(const std::shared_ptr<SnapshotPool>& pool,
                                               size_t reserved) {
-  ++pool->restoring;
+  ++pool->state(mu_).restoring;
   runner_.Schedule([this, pool, reserved] {
     absl::StatusOr<std::unique_ptr<PooledIsolate>> restored = Restore(*pool);
-    std::lock_guard<std::mutex> lock(mu_);
-    --pool->restoring;
+    base::MutexLock lock(&mu_);
+    SnapshotPool::State& state = pool->state(mu_);
+    --state.restoring;
     memory_bytes_ -= reserved;
     if (!restored.ok()) {
       isolates_ -= 1;
       // Do not spin on a failing restore: maintenance retries later. Callers that nothing
       // else could serve get the error now.
-      pool->restore_failed = true;
-      if (pool->Total() == 0) {
-        while (!pool->waiters.empty()) {
-          Waiter* waiter = pool->waiters.front();
-          pool->waiters.pop_front();
-          waiter->error = restored.status();
-          waiter->done = true;
-          waiter->cv.notify_one();
-        }
-      }
+      state.restore_failed = true;
+      if (state.Total() == 0) FailWaitersLocked(*pool, restored.status());
       return;
     }
     std::unique_ptr<PooledIsolate> isolate = *std::move(restored);
     AccountLocked(*isolate);
-    pool->estimate_bytes = isolate->accounted_bytes;
-    ++pool->restores;
+    state.estimate_bytes = isolate->accounted_bytes;
+    ++state.restores;
     observer_.OnRestore(isolate->restore_duration, /*on_request_path=*/false);
     OfferLocked(*pool, std::move(isolate));
     RefillLocked(pool);
@@ -205,12 +209,12 @@ void PoolManager::Impl::SchedulePrepare(std::shared_ptr<SnapshotPool> pool,
   runner_.Schedule([this, pool = std::move(pool), isolate = std::move(isolate), collect]() mutable {
     if (collect) isolate->js->CollectAll();
     absl::Status prepared = absl::OkStatus();
-    if (pool->policy.isolation == IsolationMode::kContext && isolate->js->spare_contexts() == 0) {
+    if (pool->policy().isolation == IsolationMode::kContext && isolate->js->spare_contexts() == 0) {
       prepared = isolate->js->PrepareContext();
     }
     isolate->stats = isolate->js->GetHeapStats();
-    std::lock_guard<std::mutex> lock(mu_);
-    --pool->preparing;
+    base::MutexLock lock(&mu_);
+    --pool->state(mu_).preparing;
     AccountLocked(*isolate);
     if (!prepared.ok()) {
       CondemnLocked(*pool, std::move(isolate), engine::CondemnReason::kError);
@@ -225,7 +229,7 @@ void PoolManager::Impl::Release(std::shared_ptr<SnapshotPool> pool,
                                 std::unique_ptr<PooledIsolate> isolate) {
   // The isolate is still exclusively ours: look at it without the pool lock.
   engine::JsIsolate& js = *isolate->js;
-  const PoolPolicy& policy = pool->policy;
+  const PoolPolicy& policy = pool->policy();
   const absl::Time now = absl::Now();
   isolate->stats = js.GetHeapStats();
   engine::CondemnReason reason = js.condemned();
@@ -257,17 +261,18 @@ void PoolManager::Impl::Release(std::shared_ptr<SnapshotPool> pool,
   isolate->gc_done = false;
   isolate->gc_steps = 0;
 
-  std::lock_guard<std::mutex> lock(mu_);
-  pool->busy.erase(isolate->js.get());
+  base::MutexLock lock(&mu_);
+  SnapshotPool::State& state = pool->state(mu_);
+  state.busy.erase(isolate->js.get());
   AccountLocked(*isolate);
   if (reason != engine::CondemnReason::kNone) {
     CondemnLocked(*pool, std::move(isolate), reason);
     RefillAllLocked();
-  } else if (spent || pool->removed || stopping_) {
+  } else if (spent || state.removed || stopping_) {
     RetireLocked(std::move(isolate));
     RefillAllLocked();
   } else if (prepare || collect) {
-    ++pool->preparing;
+    ++state.preparing;
     SchedulePrepare(pool, std::move(isolate), collect);
   } else {
     OfferLocked(*pool, std::move(isolate));

@@ -29,10 +29,8 @@ constexpr size_t kGrowthBeforeFullGc = 1 << 20;
 void PoolManager::Impl::MaintenanceLoop() {
   for (;;) {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (!stopping_) {
-        maintenance_wake_.wait_for(lock, absl::ToChronoNanoseconds(global_.maintenance_interval));
-      }
+      base::MutexLock lock(&mu_);
+      if (!stopping_) maintenance_wake_.WaitWithTimeout(&mu_, global_.maintenance_interval);
       if (stopping_) return;
     }
     MaintainOnce();
@@ -42,40 +40,41 @@ void PoolManager::Impl::MaintenanceLoop() {
 void PoolManager::Impl::MaintainOnce() {
   std::vector<std::pair<std::shared_ptr<SnapshotPool>, std::unique_ptr<PooledIsolate>>> collect;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
     const bool tight = memory_bytes_ > global_.memory_budget_bytes / 10 * 9;
     const bool critical = memory_bytes_ > global_.memory_budget_bytes;
     for (auto& [id, p] : pools_) {
       SnapshotPool& pool = *p;
-      if (!pool.loaded) continue;
-      pool.restore_failed = false;
-      for (size_t i = 0; i < pool.warm.size();) {
-        if (now - pool.warm[i]->js->created_at() > pool.policy.max_age) {
-          std::unique_ptr<PooledIsolate> old = std::move(pool.warm[i]);
-          pool.warm.erase(pool.warm.begin() + static_cast<std::ptrdiff_t>(i));
+      SnapshotPool::State& state = pool.state(mu_);
+      if (!state.loaded) continue;
+      state.restore_failed = false;
+      for (size_t i = 0; i < state.warm.size();) {
+        if (now - state.warm[i]->js->created_at() > pool.policy().max_age) {
+          std::unique_ptr<PooledIsolate> old = std::move(state.warm[i]);
+          state.warm.erase(state.warm.begin() + static_cast<std::ptrdiff_t>(i));
           CondemnLocked(pool, std::move(old), engine::CondemnReason::kMaxAge);
         } else {
           ++i;
         }
       }
       // The warm list is sorted by last use: the front is the longest idle.
-      while (pool.Available() > pool.policy.min_warm && !pool.warm.empty() &&
-             now - pool.warm.front()->last_used >= pool.policy.idle_release) {
-        RetireLocked(std::move(pool.warm.front()));
-        pool.warm.pop_front();
+      while (state.Available() > pool.policy().min_warm && !state.warm.empty() &&
+             now - state.warm.front()->last_used >= pool.policy().idle_release) {
+        RetireLocked(std::move(state.warm.front()));
+        state.warm.pop_front();
       }
       if (tight) {
-        for (auto& isolate : pool.warm) isolate->js->MemoryPressure(critical);
+        for (auto& isolate : state.warm) isolate->js->MemoryPressure(critical);
       }
-      if (pool.maintaining > 0) continue;
+      if (state.maintaining > 0) continue;
       // Collect one idle isolate per pool per round; the longest idle first.
-      for (size_t i = 0; i < pool.warm.size(); ++i) {
-        PooledIsolate& isolate = *pool.warm[i];
+      for (size_t i = 0; i < state.warm.size(); ++i) {
+        PooledIsolate& isolate = *state.warm[i];
         if (isolate.gc_done || now - isolate.last_used < global_.maintenance_interval) continue;
-        ++pool.maintaining;
-        collect.emplace_back(p, std::move(pool.warm[i]));
-        pool.warm.erase(pool.warm.begin() + static_cast<std::ptrdiff_t>(i));
+        ++state.maintaining;
+        collect.emplace_back(p, std::move(state.warm[i]));
+        state.warm.erase(state.warm.begin() + static_cast<std::ptrdiff_t>(i));
         break;
       }
     }
@@ -93,8 +92,8 @@ void PoolManager::Impl::MaintainOnce() {
       isolate->stats = isolate->js->GetHeapStats();
       done = true;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    --pool->maintaining;
+    base::MutexLock lock(&mu_);
+    --pool->state(mu_).maintaining;
     isolate->gc_done = done;
     AccountLocked(*isolate);
     OfferLocked(*pool, std::move(isolate));

@@ -58,20 +58,20 @@ Lease::~Lease() { Release(); }
 void Lease::Release() {
   if (isolate_ == nullptr) return;
   std::shared_ptr<SnapshotPool> pool = std::move(pool_);
-  pool->sink.Release(pool, std::move(isolate_));
+  pool->sink().Release(pool, std::move(isolate_));
 }
 
 engine::CallResult Lease::Run(const engine::CallRequest& request,
                               const engine::CallLimits& limits) {
-  engine::JsIsolate::ContextUse use = pool_->policy.isolation == IsolationMode::kShared
+  engine::JsIsolate::ContextUse use = pool_->policy().isolation == IsolationMode::kShared
                                           ? engine::JsIsolate::ContextUse::kShared
                                           : engine::JsIsolate::ContextUse::kFresh;
   return isolate_->js->Run(request, limits, use);
 }
 
 engine::JsIsolate& Lease::isolate() { return *isolate_->js; }
-IsolationMode Lease::isolation() const { return pool_->policy.isolation; }
-const PoolPolicy& Lease::policy() const { return pool_->policy; }
+IsolationMode Lease::isolation() const { return pool_->policy().isolation; }
+const PoolPolicy& Lease::policy() const { return pool_->policy(); }
 
 // ---- PoolManager ----
 
@@ -98,16 +98,6 @@ SnapshotPoolStats PoolManager::Stats(const std::string& snapshot_id) const {
 // ---- Impl ----
 
 namespace {
-// Waits on `cv` until notified or `deadline`; true when the deadline passed.
-bool WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
-               absl::Time deadline) {
-  if (deadline - absl::Now() > absl::Hours(24 * 365)) {  // no real deadline: avoid overflow
-    cv.wait(lock);
-    return false;
-  }
-  return cv.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout;
-}
-
 int RestoreThreads(const GlobalPolicy& global) {
   if (global.restore_threads > 0) return global.restore_threads;
   return std::max(1u, std::thread::hardware_concurrency());
@@ -129,63 +119,71 @@ PoolManager::Impl::Impl(SnapshotSource& source, const GlobalPolicy& global,
 
 PoolManager::Impl::~Impl() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     stopping_ = true;
     for (auto& [id, pool] : pools_) {
-      pool->removed = true;
-      while (!pool->waiters.empty()) {
-        Waiter* waiter = pool->waiters.front();
-        pool->waiters.pop_front();
-        waiter->error = absl::UnavailableError("the pool manager is shutting down");
-        waiter->done = true;
-        waiter->cv.notify_one();
-      }
-      while (!pool->warm.empty()) {
-        RetireLocked(std::move(pool->warm.back()));
-        pool->warm.pop_back();
+      SnapshotPool::State& state = pool->state(mu_);
+      state.removed = true;
+      FailWaitersLocked(*pool, absl::UnavailableError("the pool manager is shutting down"));
+      while (!state.warm.empty()) {
+        RetireLocked(std::move(state.warm.back()));
+        state.warm.pop_back();
       }
     }
-    maintenance_wake_.notify_all();
+    maintenance_wake_.SignalAll();
   }
   maintenance_.join();
   // Restores in flight finish, see `stopping_`, and retire what they made; then every
   // disposal runs.
   runner_.Shutdown();
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   pools_.clear();
 }
 
-absl::StatusOr<std::shared_ptr<SnapshotPool>> PoolManager::Impl::GetPoolLocked(
-    const std::string& id, bool* created) {
-  *created = false;
+std::shared_ptr<SnapshotPool> PoolManager::Impl::FindOrAddPoolLocked(const std::string& id,
+                                                                     bool* created) {
   auto it = pools_.find(id);
-  if (it != pools_.end()) return it->second;
-  auto pool = std::make_shared<SnapshotPool>(*this, id);
+  *created = it == pools_.end();
+  if (!*created) return it->second;
+  auto pool = std::make_shared<SnapshotPool>(*this, id, mu_);
   pools_.emplace(id, pool);
-  *created = true;
-  // Load on this thread; callers arriving meanwhile queue as waiters of the unloaded pool.
-  absl::StatusOr<LoadedSnapshot> loaded;
-  mu_.unlock();
-  if (id.empty()) {
-    loaded = LoadedSnapshot{engine::Snapshot::Blank(), blank_policy_};
-  } else {
-    loaded = source_.Load(id);
-    if (loaded.ok() && loaded->snapshot == nullptr) {
-      loaded = absl::InternalError(absl::StrCat("the source returned no snapshot for ", id));
-    }
+  return pool;
+}
+
+absl::StatusOr<LoadedSnapshot> PoolManager::Impl::Load(const std::string& id) {
+  if (id.empty()) return LoadedSnapshot{engine::Snapshot::Blank(), blank_policy_};
+  absl::StatusOr<LoadedSnapshot> loaded = source_.Load(id);
+  if (loaded.ok() && loaded->snapshot == nullptr) {
+    return absl::InternalError(absl::StrCat("the source returned no snapshot for ", id));
   }
-  mu_.lock();
+  return loaded;
+}
+
+absl::Status PoolManager::Impl::FinishLoadLocked(const std::shared_ptr<SnapshotPool>& pool,
+                                                 absl::StatusOr<LoadedSnapshot> loaded) {
   if (!loaded.ok()) {
     DropPoolLocked(pool, loaded.status());
     return loaded.status();
   }
-  pool->snapshot = std::move(loaded->snapshot);
-  pool->policy = loaded->policy;
-  pool->policy.min_warm = std::max(0, pool->policy.min_warm);
-  pool->policy.max_isolates = std::max(1, pool->policy.max_isolates);
-  pool->estimate_bytes = global_.per_isolate_overhead_bytes + (2 << 20);
-  pool->loaded = true;
-  if (stopping_ || pool->removed) return absl::UnavailableError("the pool was removed");
+  PoolPolicy policy = loaded->policy;
+  policy.min_warm = std::max(0, policy.min_warm);
+  policy.max_isolates = std::max(1, policy.max_isolates);
+  pool->SetLoaded(mu_, std::move(loaded->snapshot), policy);
+  pool->state(mu_).estimate_bytes = global_.per_isolate_overhead_bytes + (2 << 20);
+  if (stopping_ || pool->state(mu_).removed) return absl::UnavailableError("the pool was removed");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<SnapshotPool>> PoolManager::Impl::FindOrLoadPool(
+    const std::string& id, bool* created) {
+  std::shared_ptr<SnapshotPool> pool = FindOrAddPoolLocked(id, created);
+  if (!*created) return pool;
+  // Load on this thread, without the lock; callers arriving meanwhile find the pool unloaded
+  // and queue as its waiters.
+  mu_.Unlock();
+  absl::StatusOr<LoadedSnapshot> loaded = Load(id);
+  mu_.Lock();
+  if (absl::Status s = FinishLoadLocked(pool, std::move(loaded)); !s.ok()) return s;
   return pool;
 }
 
@@ -197,20 +195,21 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
   bool warm = false;
   bool queued = false;
   absl::Duration on_path;
-  std::unique_lock<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the pool manager is shutting down");
   bool created = false;
   {
-    absl::StatusOr<std::shared_ptr<SnapshotPool>> found = GetPoolLocked(snapshot_id, &created);
+    absl::StatusOr<std::shared_ptr<SnapshotPool>> found = FindOrLoadPool(snapshot_id, &created);
     if (!found.ok()) return found.status();
     pool = *std::move(found);
   }
-  pool->last_acquire = start;
-  if (!pool->warm.empty()) {
-    got = std::move(pool->warm.back());
-    pool->warm.pop_back();
+  SnapshotPool::State& state = pool->state(mu_);
+  state.last_acquire = start;
+  if (!state.warm.empty()) {
+    got = std::move(state.warm.back());
+    state.warm.pop_back();
     warm = true;
-  } else if (pool->loaded && (created || (pool->Total() == 0 && pool->waiters.empty()))) {
+  } else if (state.loaded && (created || (state.Total() == 0 && state.waiters.empty()))) {
     // Cold: restore on this caller's path (not behind other pools' background work). Callers
     // arriving meanwhile queue and share it: they never start restores of their own here.
     size_t reserved = 0;
@@ -220,14 +219,14 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
           "': the global isolate cap or memory budget is reached and no idle pool can be "
           "evicted"));
       // An empty pool would only keep its entry (and its queued callers) waiting for nothing.
-      if (pool->Total() == 0) DropPoolLocked(pool, refused);
+      if (state.Total() == 0) DropPoolLocked(pool, refused);
       return refused;
     }
-    ++pool->restoring;
-    mu_.unlock();
+    ++state.restoring;
+    mu_.Unlock();
     absl::StatusOr<std::unique_ptr<PooledIsolate>> restored = Restore(*pool);
-    mu_.lock();
-    --pool->restoring;
+    mu_.Lock();
+    --state.restoring;
     if (!restored.ok()) {
       isolates_ -= 1;
       memory_bytes_ -= reserved;
@@ -236,11 +235,11 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
     got = *std::move(restored);
     memory_bytes_ -= reserved;
     AccountLocked(*got);
-    pool->estimate_bytes = got->accounted_bytes;
-    ++pool->restores;
+    state.estimate_bytes = got->accounted_bytes;
+    ++state.restores;
     on_path = got->restore_duration;
     observer_.OnRestore(on_path, /*on_request_path=*/true);
-    if (pool->removed || stopping_) {
+    if (state.removed || stopping_) {
       RetireLocked(std::move(got));
       return absl::UnavailableError("the pool was removed");
     }
@@ -250,18 +249,18 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
       return absl::DeadlineExceededError(
           absl::StrCat("no warm isolate of snapshot '", snapshot_id, "' and the deadline passed"));
     }
-    if (static_cast<int>(pool->waiters.size()) >= pool->policy.max_queue && pool->loaded) {
+    if (static_cast<int>(state.waiters.size()) >= pool->policy().max_queue && state.loaded) {
       observer_.OnAcquireWait(absl::ZeroDuration());
       return absl::ResourceExhaustedError(absl::StrCat("the queue of snapshot '", snapshot_id,
-                                                       "' is full (", pool->policy.max_queue,
+                                                       "' is full (", pool->policy().max_queue,
                                                        " callers waiting for a busy isolate)"));
     }
     Waiter waiter;
-    pool->waiters.push_back(&waiter);
+    state.waiters.push_back(&waiter);
     RefillLocked(pool);
-    if (pool->loaded && pool->Total() == 0 && !waiter.done) {
+    if (state.loaded && state.Total() == 0 && !waiter.done) {
       // Nothing exists that could ever serve this caller, and no room to make one.
-      pool->waiters.remove(&waiter);
+      state.waiters.remove(&waiter);
       observer_.OnAcquireWait(absl::Now() - start);
       return absl::ResourceExhaustedError(absl::StrCat(
           "no room for an isolate of snapshot '", snapshot_id,
@@ -269,8 +268,8 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
           "evicted"));
     }
     while (!waiter.done) {
-      if (WaitUntil(waiter.cv, lock, deadline) && !waiter.done) {
-        pool->waiters.remove(&waiter);
+      if (waiter.cv.WaitWithDeadline(&mu_, deadline) && !waiter.done) {
+        state.waiters.remove(&waiter);
         observer_.OnAcquireWait(absl::Now() - start);
         return absl::DeadlineExceededError(absl::StrCat("no isolate of snapshot '", snapshot_id,
                                                         "' became free within ",
@@ -296,19 +295,20 @@ absl::StatusOr<Lease> PoolManager::Impl::Acquire(const std::string& snapshot_id,
 }
 
 absl::Status PoolManager::Impl::Prewarm(const std::string& snapshot_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the pool manager is shutting down");
   bool created = false;
-  absl::StatusOr<std::shared_ptr<SnapshotPool>> pool = GetPoolLocked(snapshot_id, &created);
+  absl::StatusOr<std::shared_ptr<SnapshotPool>> pool = FindOrLoadPool(snapshot_id, &created);
   if (!pool.ok()) return pool.status();
-  (*pool)->last_acquire = absl::Now();
-  (*pool)->restore_failed = false;
+  SnapshotPool::State& state = (*pool)->state(mu_);
+  state.last_acquire = absl::Now();
+  state.restore_failed = false;
   RefillLocked(*pool);
   return absl::OkStatus();
 }
 
 void PoolManager::Impl::Remove(const std::string& snapshot_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   auto it = pools_.find(snapshot_id);
   if (it == pools_.end()) return;
   DropPoolLocked(it->second,
@@ -316,22 +316,24 @@ void PoolManager::Impl::Remove(const std::string& snapshot_id) {
 }
 
 void PoolManager::Impl::MemoryPressure(bool critical) {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   for (auto& [id, pool] : pools_) {
-    for (auto& isolate : pool->warm) isolate->js->MemoryPressure(critical);
-    for (engine::JsIsolate* isolate : pool->busy) isolate->MemoryPressure(critical);
+    const SnapshotPool::State& state = pool->state(mu_);
+    for (const auto& isolate : state.warm) isolate->js->MemoryPressure(critical);
+    for (engine::JsIsolate* isolate : state.busy) isolate->MemoryPressure(critical);
   }
 }
 
 PoolStats PoolManager::Impl::Stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   PoolStats stats;
   stats.pools = static_cast<int>(pools_.size());
   for (const auto& [id, pool] : pools_) {
-    stats.warm += pool->Available();
-    stats.busy += static_cast<int>(pool->busy.size());
-    stats.restoring += pool->restoring;
-    stats.waiting += static_cast<int>(pool->waiters.size());
+    const SnapshotPool::State& state = pool->state(mu_);
+    stats.warm += state.Available();
+    stats.busy += static_cast<int>(state.busy.size());
+    stats.restoring += state.restoring;
+    stats.waiting += static_cast<int>(state.waiters.size());
   }
   stats.heap_used_bytes = heap_used_bytes_;
   stats.heap_limit_bytes = heap_limit_bytes_;
@@ -341,17 +343,17 @@ PoolStats PoolManager::Impl::Stats() const {
 }
 
 SnapshotPoolStats PoolManager::Impl::Stats(const std::string& snapshot_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   SnapshotPoolStats stats;
   auto it = pools_.find(snapshot_id);
   if (it == pools_.end()) return stats;
-  const SnapshotPool& pool = *it->second;
-  stats.warm = pool.Available();
-  stats.busy = static_cast<int>(pool.busy.size());
-  stats.restoring = pool.restoring;
-  stats.waiting = static_cast<int>(pool.waiters.size());
-  stats.restores = pool.restores;
-  stats.condemned = pool.condemned;
+  const SnapshotPool::State& state = it->second->state(mu_);
+  stats.warm = state.Available();
+  stats.busy = static_cast<int>(state.busy.size());
+  stats.restoring = state.restoring;
+  stats.waiting = static_cast<int>(state.waiters.size());
+  stats.restores = state.restores;
+  stats.condemned = state.condemned;
   return stats;
 }
 

@@ -145,8 +145,8 @@ absl::StatusOr<PutResult> FilesystemSnapshotStore::PutImpl(absl::string_view nam
     if (it == snapshots_.end()) return absl::nullopt;
     return PutResult{id, false, it->second, ""};
   };
-  // Runs with write_mu_ held.
-  auto finish = [&](PutResult result) -> absl::StatusOr<PutResult> {
+  auto finish = [&](PutResult result)
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) -> absl::StatusOr<PutResult> {
     if (name.empty()) return result;
     absl::StatusOr<std::string> previous = SetNameLocked(name, id);
     if (!previous.ok()) return previous.status();

@@ -5,9 +5,8 @@
 // accounting stay simple and race-free. The lock is held only for bookkeeping (microseconds):
 // loading a snapshot, restoring, preparing contexts, GC and disposal all run outside it.
 //
-// std::mutex and std::condition_variable rather than absl::Mutex: Debian's libabsl is not built
-// with ThreadSanitizer, so absl::Mutex's synchronisation is invisible to TSan and shows up as
-// false races; pthread-based std primitives are intercepted. (The same holds for TaskRunner.)
+// base::Mutex rather than absl::Mutex, so that ThreadSanitizer sees it (base/mutex.h says why);
+// clang's thread-safety analysis (`--config=clang`) checks every annotation below.
 //
 // The life of an isolate in a pool:
 //   restoring --> warm <--> busy (leased) --> preparing (context mode: new spare context)
@@ -20,12 +19,11 @@
 #define ISOPOOL_POOL_INTERNAL_MANAGER_IMPL_H_
 
 #include <atomic>
-#include <condition_variable>
+#include <cassert>
 #include <deque>
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -33,6 +31,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "engine/js_isolate.h"
 #include "pool/internal/task_runner.h"
 #include "pool/pool_manager.h"
@@ -69,45 +68,84 @@ class LeaseSink {
 };
 
 // One Acquire waiting in a pool's FIFO queue. Lives on the waiting thread's stack; whoever
-// grants it (or fails it) pops it from the queue first, under Impl::mu_.
+// grants it (or fails it) pops it from the queue first, under Impl::mu_, which guards every
+// field here.
 struct Waiter {
-  std::condition_variable cv;
+  base::CondVar cv;
   bool done = false;
   std::unique_ptr<PooledIsolate> granted;
   absl::Status error;
 };
 
-// One snapshot's pool. Every field is guarded by the owning Impl's mu_, except `sink`, `id`,
-// and `snapshot`/`policy`, which are written once (before `loaded` is set, under mu_) and are
-// immutable afterwards, so Lease holders read them without the lock.
+// One snapshot's pool.
+//
+// `sink` and `id` are immutable. `snapshot` and `policy` are set once, under the manager's lock,
+// before the pool is marked loaded (SetLoaded), and are immutable afterwards: Lease holders and
+// restores read them without the lock. Everything else is State, guarded by the owning
+// PoolManager::Impl's mutex: it is reachable only through state(mu), which the thread-safety
+// analysis checks is called with `mu` held, and which checks that `mu` is that mutex.
 class SnapshotPool {
  public:
-  SnapshotPool(LeaseSink& sink, std::string id) : sink(sink), id(std::move(id)) {}
+  struct State {
+    bool loaded = false;
+    bool removed = false;  // removed or evicted: everything coming back is disposed
+    absl::Time last_acquire;
+    // Warm isolates, least recently used first; Acquire takes the back.
+    std::deque<std::unique_ptr<PooledIsolate>> warm;
+    std::set<engine::JsIsolate*> busy;
+    int restoring = 0;
+    int preparing = 0;
+    int maintaining = 0;
+    std::list<Waiter*> waiters;
+    // Bytes one more isolate is expected to cost (the last restored one's accounting).
+    size_t estimate_bytes = 0;
+    uint64_t restores = 0;
+    uint64_t condemned = 0;
+    // The last background restore failed: do not retry until maintenance runs.
+    bool restore_failed = false;
 
-  LeaseSink& sink;
-  const std::string id;
-  std::shared_ptr<const engine::Snapshot> snapshot;
-  PoolPolicy policy;
+    int Available() const { return static_cast<int>(warm.size()) + maintaining; }
+    int Total() const {
+      return Available() + static_cast<int>(busy.size()) + restoring + preparing;
+    }
+  };
 
-  bool loaded = false;
-  bool removed = false;  // removed or evicted: everything coming back is disposed
-  absl::Time last_acquire;
-  // Warm isolates, least recently used first; Acquire takes the back.
-  std::deque<std::unique_ptr<PooledIsolate>> warm;
-  std::set<engine::JsIsolate*> busy;
-  int restoring = 0;
-  int preparing = 0;
-  int maintaining = 0;
-  std::list<Waiter*> waiters;
-  // Bytes one more isolate is expected to cost (the last restored one's accounting).
-  size_t estimate_bytes = 0;
-  uint64_t restores = 0;
-  uint64_t condemned = 0;
-  // The last background restore failed: do not retry until maintenance runs.
-  bool restore_failed = false;
+  // `mu` is the owning manager's mutex.
+  SnapshotPool(LeaseSink& sink, std::string id, const base::Mutex& mu)
+      : sink_(sink), id_(std::move(id)), mu_(&mu) {}
 
-  int Available() const { return static_cast<int>(warm.size()) + maintaining; }
-  int Total() const { return Available() + static_cast<int>(busy.size()) + restoring + preparing; }
+  LeaseSink& sink() const { return sink_; }
+  const std::string& id() const { return id_; }
+  // Null until loaded.
+  const std::shared_ptr<const engine::Snapshot>& snapshot() const { return snapshot_; }
+  const PoolPolicy& policy() const { return policy_; }
+
+  // The mutable state; `mu` must be the manager's mutex, held.
+  State& state(const base::Mutex& mu) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    assert(&mu == mu_);
+    return state_;
+  }
+  const State& state(const base::Mutex& mu) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    assert(&mu == mu_);
+    return state_;
+  }
+
+  // Fills in what Load returned and marks the pool loaded.
+  void SetLoaded(const base::Mutex& mu, std::shared_ptr<const engine::Snapshot> snapshot,
+                 const PoolPolicy& policy) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    assert(&mu == mu_ && !state_.loaded);
+    snapshot_ = std::move(snapshot);
+    policy_ = policy;
+    state_.loaded = true;
+  }
+
+ private:
+  LeaseSink& sink_;
+  const std::string id_;
+  const base::Mutex* const mu_;
+  std::shared_ptr<const engine::Snapshot> snapshot_;
+  PoolPolicy policy_;
+  State state_;
 };
 
 class PoolManager::Impl : public LeaseSink {
@@ -116,26 +154,44 @@ class PoolManager::Impl : public LeaseSink {
        engine::Watchdog& watchdog, engine::EngineObserver& engine_observer, PoolObserver& observer);
   ~Impl() override;
 
-  absl::StatusOr<Lease> Acquire(const std::string& snapshot_id, absl::Time deadline);
-  absl::Status Prewarm(const std::string& snapshot_id);
-  void Remove(const std::string& snapshot_id);
-  void MemoryPressure(bool critical);
-  PoolStats Stats() const;
-  SnapshotPoolStats Stats(const std::string& snapshot_id) const;
+  absl::StatusOr<Lease> Acquire(const std::string& snapshot_id, absl::Time deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Prewarm(const std::string& snapshot_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void Remove(const std::string& snapshot_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void MemoryPressure(bool critical) ABSL_LOCKS_EXCLUDED(mu_);
+  PoolStats Stats() const ABSL_LOCKS_EXCLUDED(mu_);
+  SnapshotPoolStats Stats(const std::string& snapshot_id) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  void Release(std::shared_ptr<SnapshotPool> pool, std::unique_ptr<PooledIsolate> isolate) override;
+  void Release(std::shared_ptr<SnapshotPool> pool, std::unique_ptr<PooledIsolate> isolate) override
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   // Restores one isolate (Create + a spare context) outside the lock.
-  absl::StatusOr<std::unique_ptr<PooledIsolate>> Restore(const SnapshotPool& pool);
+  absl::StatusOr<std::unique_ptr<PooledIsolate>> Restore(const SnapshotPool& pool)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Finds or creates the pool; a new pool is loaded on this thread (mu_ is released meanwhile).
-  absl::StatusOr<std::shared_ptr<SnapshotPool>> GetPoolLocked(const std::string& id, bool* created)
+  // Finds the pool of `id`, or adds an unloaded one (`*created`). Never releases mu_.
+  std::shared_ptr<SnapshotPool> FindOrAddPoolLocked(const std::string& id, bool* created)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The snapshot and policy of `id` from the source (or the blank ones); slow (it may read a
+  // store), so never under mu_.
+  absl::StatusOr<LoadedSnapshot> Load(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Marks a new pool loaded with what Load returned, or drops it (failing its waiters).
+  absl::Status FinishLoadLocked(const std::shared_ptr<SnapshotPool>& pool,
+                                absl::StatusOr<LoadedSnapshot> loaded)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // FindOrAddPoolLocked, then, for a new pool, Load on this thread and FinishLoadLocked.
+  // Caution: mu_ is held on entry and on return but RELEASED while a new pool loads, so
+  // anything the caller read under mu_ before the call may have changed.
+  absl::StatusOr<std::shared_ptr<SnapshotPool>> FindOrLoadPool(const std::string& id, bool* created)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives a ready isolate to the first waiter, or makes it warm.
   void OfferLocked(SnapshotPool& pool, std::unique_ptr<PooledIsolate> isolate)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void GrantLocked(SnapshotPool& pool, PooledIsolate& isolate) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pops every waiter of `pool` and wakes it with `why`.
+  void FailWaitersLocked(SnapshotPool& pool, const absl::Status& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes the isolate out of the accounting and disposes of it on a background thread.
   void RetireLocked(std::unique_ptr<PooledIsolate> isolate) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CondemnLocked(SnapshotPool& pool, std::unique_ptr<PooledIsolate> isolate,
@@ -158,8 +214,8 @@ class PoolManager::Impl : public LeaseSink {
                        bool collect);
 
   // Idle maintenance (pool_maintenance.cc).
-  void MaintenanceLoop();
-  void MaintainOnce();
+  void MaintenanceLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void MaintainOnce() ABSL_LOCKS_EXCLUDED(mu_);
 
   SnapshotSource& source_;
   const GlobalPolicy global_;
@@ -168,7 +224,7 @@ class PoolManager::Impl : public LeaseSink {
   engine::EngineObserver& engine_observer_;
   PoolObserver& observer_;
 
-  mutable std::mutex mu_;
+  mutable base::Mutex mu_;
   std::map<std::string, std::shared_ptr<SnapshotPool>> pools_ ABSL_GUARDED_BY(mu_);
   int isolates_ ABSL_GUARDED_BY(mu_) = 0;
   size_t memory_bytes_ ABSL_GUARDED_BY(mu_) = 0;
@@ -176,7 +232,7 @@ class PoolManager::Impl : public LeaseSink {
   size_t heap_used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   size_t heap_limit_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::condition_variable maintenance_wake_;
+  base::CondVar maintenance_wake_;
 
   // Isolates disposed since maintenance last returned freed memory to the OS (malloc_trim).
   std::atomic<int> disposed_since_trim_{0};

@@ -13,10 +13,10 @@ TaskRunner::~TaskRunner() { Shutdown(); }
 
 void TaskRunner::Schedule(absl::AnyInvocable<void() &&> task) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     if (!stopped_) {
       tasks_.push_back(std::move(task));
-      wake_.notify_one();
+      wake_.Signal();
       return;
     }
   }
@@ -25,16 +25,16 @@ void TaskRunner::Schedule(absl::AnyInvocable<void() &&> task) {
 
 void TaskRunner::Shutdown() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
-    wake_.notify_all();
+    wake_.SignalAll();
   }
   for (std::thread& thread : threads_) thread.join();
   // Threads exit only when the queue is empty; anything queued after that runs here.
   std::deque<absl::AnyInvocable<void() &&>> rest;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     stopped_ = true;
     rest.swap(tasks_);
   }
@@ -45,8 +45,8 @@ void TaskRunner::Loop() {
   for (;;) {
     absl::AnyInvocable<void() &&> task;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [this] { return !tasks_.empty() || stopping_; });
+      base::MutexLock lock(&mu_);
+      while (tasks_.empty() && !stopping_) wake_.Wait(&mu_);
       if (tasks_.empty()) return;  // stopping, and nothing left
       task = std::move(tasks_.front());
       tasks_.pop_front();

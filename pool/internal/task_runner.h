@@ -6,14 +6,13 @@
 #ifndef ISOPOOL_POOL_INTERNAL_TASK_RUNNER_H_
 #define ISOPOOL_POOL_INTERNAL_TASK_RUNNER_H_
 
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "base/mutex.h"
 
 namespace isopool::pool::internal {
 
@@ -37,9 +36,8 @@ class TaskRunner {
  private:
   void Loop();
 
-  // std::mutex, not absl::Mutex: see pool/internal/manager_impl.h (TSan).
-  std::mutex mu_;
-  std::condition_variable wake_;
+  base::Mutex mu_;
+  base::CondVar wake_;
   std::deque<absl::AnyInvocable<void() &&>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;

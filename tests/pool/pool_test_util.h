@@ -4,16 +4,15 @@
 #define ISOPOOL_TESTS_POOL_POOL_TEST_UTIL_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
+#include "base/mutex.h"
 #include "engine/call.h"
 #include "engine/observer.h"
 #include "engine/pack_process.h"
@@ -69,7 +68,7 @@ inline const std::string& TestEnvelope() {
 class InMemorySource : public SnapshotSource {
  public:
   void Add(const std::string& id, const std::string& envelope, const PoolPolicy& policy) {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     entries_[id] = Entry{envelope, policy};
   }
   // An id served by V8's blank snapshot.
@@ -78,9 +77,9 @@ class InMemorySource : public SnapshotSource {
   absl::StatusOr<LoadedSnapshot> Load(const std::string& id) override {
     Entry entry;
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      base::MutexLock lock(&mu_);
       ++loads_;
-      opened_.wait(lock, [this] { return open_; });
+      while (!open_) opened_.Wait(&mu_);
       auto it = entries_.find(id);
       if (it == entries_.end()) return absl::NotFoundError("no snapshot " + id);
       entry = it->second;
@@ -99,16 +98,16 @@ class InMemorySource : public SnapshotSource {
   }
 
   void Close() {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     open_ = false;
   }
   void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     open_ = true;
-    opened_.notify_all();
+    opened_.SignalAll();
   }
   int loads() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     return loads_;
   }
 
@@ -117,9 +116,8 @@ class InMemorySource : public SnapshotSource {
     std::string envelope;
     PoolPolicy policy;
   };
-  // std::mutex: Debian's absl is not TSan-instrumented (see pool/internal/manager_impl.h).
-  mutable std::mutex mu_;
-  std::condition_variable opened_;
+  mutable base::Mutex mu_;
+  base::CondVar opened_;
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   int loads_ ABSL_GUARDED_BY(mu_) = 0;
   bool open_ ABSL_GUARDED_BY(mu_) = true;
