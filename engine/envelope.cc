@@ -95,8 +95,9 @@ absl::StatusOr<Envelope> DecodeEnvelope(absl::string_view bytes) {
   }
   if (!fields["exports"].empty()) envelope.exports = absl::StrSplit(fields["exports"], '\n');
   envelope.blob = std::string(blob);
-  if (base::Sha256Hex(envelope.blob) != envelope.blob_sha256)
+  if (base::Sha256Hex(envelope.blob) != envelope.blob_sha256) {
     return Corrupt("blob sha256 mismatch");
+  }
   if (envelope.blob.empty()) return Corrupt("empty blob");
   return envelope;
 }

@@ -31,7 +31,7 @@ build_pkgs=(
   # libnode108's runtime dependencies (it is unpacked, not installed, so apt does not pull them).
   libuv1 libc-ares2 libicu72 libbrotli1 libnghttp2-14 libssl3 zlib1g
 )
-test_pkgs=(prometheus python3 python3-grpcio procps curl
+test_pkgs=(prometheus python3 python3-grpcio procps curl clang-format clang-tidy
   # Real dependencies of the shared-store tests: PostgreSQL 15, a one-node Ceph with radosgw
   # (tests/fixtures/start_ceph.sh), and HAProxy for the affinity router.
   postgresql-15 radosgw ceph-mon ceph-osd ceph-common haproxy)
