@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
+// WasPresentOnCommandLine: absl has no public way to ask whether a flag was given.
+#include "absl/flags/internal/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -74,7 +76,8 @@ absl::Status ApplyEnvironment() {
     }
     std::string env_name = absl::StrCat("ISOPOOL_", absl::AsciiStrToUpper(name));
     const char* value = std::getenv(env_name.c_str());
-    if (value == nullptr || flag->CurrentValue() != flag->DefaultValue()) continue;
+    // Given on the command line, even with its default value: the command line wins.
+    if (value == nullptr || absl::flags_internal::WasPresentOnCommandLine(name)) continue;
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
       return absl::InvalidArgumentError(absl::StrCat(env_name, "=", value, ": ", error));
