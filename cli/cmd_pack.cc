@@ -1,6 +1,6 @@
 // isopoolctl pack: builds an envelope offline, exactly as the server would (the same
-// SpecToPackOptions with default server settings, the same isopool_pack child process), so its
-// sha256 is the snapshot id an upload of the same bundle and flags reports.
+// SpecToPackOptions with the target server's build settings, the same isopool_pack child
+// process), so its sha256 is the snapshot id an upload of the same bundle and flags reports.
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -8,7 +8,11 @@
 #include <fstream>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/types/optional.h"
 #include "base/hash_seed.h"
 #include "base/sha256.h"
 #include "cli/cli.h"
@@ -24,8 +28,8 @@ const char kHelp[] =
     R"(Usage: isopoolctl pack FILE --out ENVELOPE --name NAME [--hash_seed_file F] [spec flags]
 
 Builds the envelope (V8 snapshot + metadata) of a bundle offline, without a server, and prints
-its snapshot id ("sha256:<hex>") on stdout. Given that server's hash seed, the envelope is
-byte-identical to what a server with default build settings stores for 'isopoolctl upload FILE'
+its snapshot id ("sha256:<hex>") on stdout. Given that server's hash seed and build settings
+(below), the envelope is byte-identical to what the server stores for 'isopoolctl upload FILE'
 with the same flags, so the id is a build-cache key for CI, and the envelope can be uploaded
 with 'upload --prebuilt'.
 The name is not part of the envelope (names move between snapshots); every other spec flag is,
@@ -39,6 +43,13 @@ so pass the same ones to 'upload'.
                           envelope that no server can restore.
   --pack_binary PATH      the isopool_pack binary (default: $ISOPOOL_PACK_BINARY, else next to
                           isopoolctl, else in Bazel's runfiles)
+
+The target server's build settings, read as the server reads them: the flag, else its
+ISOPOOL_<FLAG> environment variable (so a CI job can share the server's ConfigMap), else the
+server's default. --v8_flags is part of every envelope (its compatibility digest); the others
+decide whether and how a bundle builds, and which pool specs are accepted.
+  --v8_flags "FLAGS"  --default_build_timeout_ms N  --max_build_timeout_ms N
+  --default_build_heap_mib N  --max_build_heap_mib N  --max_isolates_per_snapshot N
 
 )";
 
@@ -91,6 +102,38 @@ absl::StatusOr<uint64_t> HashSeed(const CommandLine& line) {
       "in <data_dir>/hash_seed) or set ISOPOOL_HASH_SEED");
 }
 
+// The server settings listed in kHelp, on top of a ServerConfig's defaults.
+absl::StatusOr<service::ServerConfig> TargetServerConfig(const CommandLine& line) {
+  service::ServerConfig config;
+  auto setting = [&line](const std::string& name) -> absl::optional<std::string> {
+    if (line.Has(name)) return line.Get(name);
+    const std::string env = "ISOPOOL_" + absl::AsciiStrToUpper(name);
+    if (const char* value = getenv(env.c_str()); value != nullptr) return std::string(value);
+    return absl::nullopt;
+  };
+  const std::pair<const char*, uint32_t*> numbers[] = {
+      {"default_build_timeout_ms", &config.default_build_timeout_ms},
+      {"max_build_timeout_ms", &config.max_build_timeout_ms},
+      {"default_build_heap_mib", &config.default_build_heap_mib},
+      {"max_build_heap_mib", &config.max_build_heap_mib},
+  };
+  for (const auto& [name, field] : numbers) {
+    absl::optional<std::string> text = setting(name);
+    if (text && !absl::SimpleAtoi(*text, field)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " must be a number, not '", *text, "'"));
+    }
+  }
+  if (absl::optional<std::string> text = setting("max_isolates_per_snapshot");
+      text && !absl::SimpleAtoi(*text, &config.max_isolates_per_snapshot)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_isolates_per_snapshot must be a number, not '", *text, "'"));
+  }
+  if (absl::optional<std::string> text = setting("v8_flags")) {
+    config.v8_flags = absl::StrSplit(*text, ' ', absl::SkipEmpty());
+  }
+  return config;
+}
+
 absl::Status WriteAtomically(const std::string& path, const std::string& data) {
   std::string temp = absl::StrCat(path, ".tmp.", getpid());
   {
@@ -121,10 +164,10 @@ int Run(const Invocation& inv) {
   absl::StatusOr<uint64_t> hash_seed = HashSeed(line);
   if (!hash_seed.ok()) return UsageError(inv, std::string(hash_seed.status().message()));
 
-  // A ServerConfig with its defaults: the same build limits and caps a default server applies.
-  const service::ServerConfig config;
+  absl::StatusOr<service::ServerConfig> config = TargetServerConfig(line);
+  if (!config.ok()) return UsageError(inv, std::string(config.status().message()));
   engine::PackOptions options;
-  if (absl::Status s = service::SpecToPackOptions(*spec, config, &options); !s.ok()) {
+  if (absl::Status s = service::SpecToPackOptions(*spec, *config, &options); !s.ok()) {
     return ReportLocalError(inv, "pack", s);
   }
   if (bundle->empty()) {
@@ -132,7 +175,7 @@ int Run(const Invocation& inv) {
   }
   engine::PackProcessOptions process;
   process.binary = FindPackBinary(line);
-  process.v8_flags = config.v8_flags;
+  process.v8_flags = config->v8_flags;
   process.hash_seed = *hash_seed;
   if (!Executable(process.binary)) {
     return ReportLocalError(inv, "pack",
@@ -167,6 +210,11 @@ std::vector<FlagSpec> Flags() {
   flags.push_back({"out", true});
   flags.push_back({"pack_binary", true});
   flags.push_back({"hash_seed_file", true});
+  for (const char* setting :
+       {"v8_flags", "default_build_timeout_ms", "max_build_timeout_ms", "default_build_heap_mib",
+        "max_build_heap_mib", "max_isolates_per_snapshot"}) {
+    flags.push_back({setting, true});
+  }
   return flags;
 }
 

@@ -225,4 +225,18 @@ check "an envelope packed with another deployment's seed is refused" eval 'rc_is
 ctl upload "$TMP/big.js" --name big
 check "a bundle over --max_upload_bytes: RESOURCE_EXHAUSTED (exit 5)" eval 'rc_is 5 && has "$ERR" "RESOURCE_EXHAUSTED"'
 
+echo "== a server with non-default build settings: pack reads them as the server does"
+# --v8_flags is part of every envelope (its compatibility digest), so a pack that ignored the
+# server's settings would report another id.
+ISOPOOL_HASH_SEED=$SEED1 ISOPOOL_V8_FLAGS=--no-opt start_server
+ISOPOOL_HASH_SEED=$SEED1 ISOPOOL_V8_FLAGS=--no-opt ctl pack "$TMP/packme.js" --name v8-flags --out "$TMP/flags.env"
+FLAGS_PACK_ID=$OUT
+check "pack under the server's ISOPOOL_V8_FLAGS is another envelope" eval 'rc_is 0 && [[ "$FLAGS_PACK_ID" =~ ^sha256: ]] && [ "$FLAGS_PACK_ID" != "$PACK1_ID" ]'
+ISOPOOL_HASH_SEED=$SEED1 ctl pack "$TMP/packme.js" --name v8-flags --v8_flags=--no-opt --out "$TMP/flags2.env"
+check "pack --v8_flags gives the same envelope as ISOPOOL_V8_FLAGS" eval 'rc_is 0 && eq "$OUT" "$FLAGS_PACK_ID"'
+ctl upload "$TMP/packme.js" --name v8-flags --json
+check "pack id == UploadSnapshot id on a server with --v8_flags" eval 'rc_is 0 && eq "$(json "d[\"snapshot\"][\"id\"]")" "$FLAGS_PACK_ID"'
+ISOPOOL_HASH_SEED=$SEED1 ctl pack "$TMP/packme.js" --name v8-flags --max_build_heap_mib x --out "$TMP/flags3.env"
+check "a build setting that is not a number: usage error" eval 'rc_is 2 && has "$ERR" "max_build_heap_mib"'
+
 finish
