@@ -89,7 +89,8 @@ class JsIsolate {
   // Garbage collection while idle: `IdleNotificationDeadline` within `budget`. Returns true when
   // V8 has nothing more to do.
   bool IdleCollect(absl::Duration budget);
-  // A full, memory-reducing GC (LowMemoryNotification).
+  // A full, memory-reducing GC: one critical memory-pressure notification (not
+  // LowMemoryNotification, which loops up to seven full GCs).
   void CollectAll();
   // Tells V8 that memory is tight. Thread-safe; callable while a call runs.
   void MemoryPressure(bool critical);

@@ -40,7 +40,7 @@ struct RuntimeOptions {
   uint64_t hash_seed = 0;
   // Also fix --random-seed, so packing is byte-for-byte deterministic. Only for the pack
   // process: in a serving process every isolate's first Math.random() would be the same
-  // number (DESIGN.md, random_seed_is_process_wide).
+  // number (README.md, "Determinism and hash seeds").
   bool fixed_random_seed = false;
   // Rehash snapshots at restore. Needless when hash_seed is fixed (restores are then ~2x
   // faster: V8 skips walking every hash table); needed only when it is random.

@@ -1,7 +1,10 @@
 // FilesystemSnapshotStore: the embedded SnapshotStore, one directory on local disk.
 //
 //   FilesystemSnapshotStoreOptions options;
-//   options.validator = [](absl::string_view e) { return engine::ValidateEnvelope(e); };
+//   options.validator = [](absl::string_view e) -> absl::Status {  // what the server checks
+//     absl::StatusOr<engine::Envelope> decoded = engine::DecodeEnvelope(e);
+//     return decoded.ok() ? engine::CheckCompatible(*decoded) : decoded.status();
+//   };
 //   options.observer = &my_observer;  // not owned
 //   auto store = FilesystemSnapshotStore::Open("/var/lib/isopool", std::move(options));
 //   if (!store.ok()) ...  // e.g. DataLoss if the names index is corrupt

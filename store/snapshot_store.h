@@ -77,8 +77,6 @@ struct ListEntry {
   std::string name;
   std::string id;
   SnapshotMetadata metadata;
-  // PutAndName only: the id the name pointed at before ("" if it was new).
-  std::string previous_id;
 };
 
 struct ListResult {
