@@ -15,6 +15,7 @@
 #include "absl/types/optional.h"
 #include "base/hash_seed.h"
 #include "base/sha256.h"
+#include "base/sibling_binary.h"
 #include "cli/cli.h"
 #include "cli/spec_flags.h"
 #include "engine/pack_process.h"
@@ -55,25 +56,12 @@ decide whether and how a bundle builds, and which pool specs are accepted.
 
 bool Executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
-// The isopool_pack binary, found like the server finds it, plus $ISOPOOL_PACK_BINARY and the
-// runfiles of a `bazel run`/`bazel test`.
+// The isopool_pack binary: --pack_binary, $ISOPOOL_PACK_BINARY, else found like the server
+// finds it.
 std::string FindPackBinary(const CommandLine& line) {
   if (line.Has("pack_binary")) return line.Get("pack_binary");
   if (const char* env = getenv("ISOPOOL_PACK_BINARY"); env != nullptr && *env != '\0') return env;
-  char path[4096];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-  std::string self = n > 0 ? std::string(path, n) : "";
-  std::string beside = self.substr(0, self.find_last_of('/') + 1) + "isopool_pack";
-  if (Executable(beside)) return beside;
-  std::vector<std::string> roots = {self + ".runfiles"};
-  for (const char* env : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
-    if (const char* dir = getenv(env); dir != nullptr && *dir != '\0') roots.push_back(dir);
-  }
-  for (const std::string& root : roots) {
-    std::string candidate = root + "/isopool/engine/isopool_pack";
-    if (Executable(candidate)) return candidate;
-  }
-  return beside;
+  return base::FindSiblingBinary("isopool_pack", "engine/isopool_pack");
 }
 
 // The deployment's hash seed: --hash_seed_file, else $ISOPOOL_HASH_SEED. Never a new random one:

@@ -32,6 +32,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/sibling_binary.h"
 #include "bench/cold_start/bundle.h"
 #include "bench/cold_start/inputs.h"
 #include "engine/js_isolate.h"
@@ -198,24 +199,13 @@ std::string FlagValue(std::vector<char*>& args, const char* name, bool* present)
   return "";
 }
 
-// The isopool_pack binary: --pack_binary, else this binary's runfiles (bazel run and
-// bazel-bin/ both have them).
+// The isopool_pack binary: --pack_binary, else beside this binary or in its runfiles, else
+// in the working directory (bazel run's is the runfiles); "" when there is none.
 std::string FindPackBinary(const std::string& flag, const char* argv0) {
   if (!flag.empty()) return flag;
-  std::vector<std::string> candidates;
-  if (const char* dir = std::getenv("RUNFILES_DIR")) {
-    candidates.push_back(absl::StrCat(dir, "/isopool/engine/isopool_pack"));
-  }
-  // Through /proc/self/exe: bazel-bin/ is a symlink that another build may re-point mid-run.
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n > 0) {
-    candidates.push_back(
-        absl::StrCat(absl::string_view(self, n), ".runfiles/isopool/engine/isopool_pack"));
-  }
-  candidates.push_back(absl::StrCat(argv0, ".runfiles/isopool/engine/isopool_pack"));
-  candidates.push_back("engine/isopool_pack");  // bazel run's working directory is the runfiles
-  for (const std::string& path : candidates) {
+  for (const std::string& path :
+       {base::FindSiblingBinary("isopool_pack", "engine/isopool_pack", argv0),
+        std::string("engine/isopool_pack")}) {
     if (access(path.c_str(), X_OK) == 0) return path;
   }
   return "";
