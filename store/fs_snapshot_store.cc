@@ -140,7 +140,7 @@ absl::StatusOr<PutResult> FilesystemSnapshotStore::PutImpl(absl::string_view nam
   const std::string hex = Sha256Hex(envelope);
   const std::string id = absl::StrCat(kIdPrefix, hex);
   auto existing = [&]() -> absl::optional<PutResult> {
-    absl::ReaderMutexLock lock(&mu_);
+    base::ReaderMutexLock lock(&mu_);
     auto it = snapshots_.find(id);
     if (it == snapshots_.end()) return absl::nullopt;
     return PutResult{id, false, it->second, ""};
@@ -155,7 +155,7 @@ absl::StatusOr<PutResult> FilesystemSnapshotStore::PutImpl(absl::string_view nam
   };
   if (auto found = existing()) {
     if (name.empty()) return *std::move(found);
-    absl::MutexLock write_lock(&write_mu_);
+    base::MutexLock write_lock(&write_mu_);
     if (auto still = existing()) return finish(*std::move(still));
     // Deleted since we looked: store it again below.
   }
@@ -181,7 +181,7 @@ absl::StatusOr<PutResult> FilesystemSnapshotStore::PutImpl(absl::string_view nam
     RemoveFile(*meta_temp).IgnoreError();
   };
 
-  absl::MutexLock write_lock(&write_mu_);
+  base::MutexLock write_lock(&write_mu_);
   if (auto found = existing()) {  // A concurrent Put of the same bytes won.
     drop_temps();
     return finish(*std::move(found));
@@ -195,7 +195,7 @@ absl::StatusOr<PutResult> FilesystemSnapshotStore::PutImpl(absl::string_view nam
     return status;
   }
   {
-    absl::MutexLock lock(&mu_);
+    base::WriterMutexLock lock(&mu_);
     snapshots_[id] = record;
     total_bytes_ += record.blob_bytes;
   }
@@ -207,7 +207,7 @@ absl::StatusOr<std::string> FilesystemSnapshotStore::SetName(absl::string_view n
   if (!IsValidSnapshotName(name)) return InvalidName(name);
   absl::StatusOr<std::string> canonical = ParseSnapshotId(id);
   if (!canonical.ok()) return canonical.status();
-  absl::MutexLock write_lock(&write_mu_);
+  base::MutexLock write_lock(&write_mu_);
   return SetNameLocked(name, *canonical);
 }
 
@@ -216,7 +216,7 @@ absl::StatusOr<std::string> FilesystemSnapshotStore::SetNameLocked(absl::string_
   NameIndex next;
   std::string previous;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    base::ReaderMutexLock lock(&mu_);
     if (!snapshots_.contains(id)) {
       return absl::NotFoundError(absl::StrCat("snapshot ", id, " not found"));
     }
@@ -228,13 +228,13 @@ absl::StatusOr<std::string> FilesystemSnapshotStore::SetNameLocked(absl::string_
   next[std::string(name)] = id;
   absl::Status status = PersistNames(next);
   if (!status.ok()) return status;
-  absl::MutexLock lock(&mu_);
+  base::WriterMutexLock lock(&mu_);
   names_ = std::move(next);
   return previous;
 }
 
 absl::StatusOr<std::string> FilesystemSnapshotStore::Resolve(absl::string_view name_or_id) {
-  absl::ReaderMutexLock lock(&mu_);
+  base::ReaderMutexLock lock(&mu_);
   if (IsValidSnapshotName(name_or_id)) {
     auto it = names_.find(std::string(name_or_id));
     if (it == names_.end()) {
@@ -258,7 +258,7 @@ absl::StatusOr<std::string> FilesystemSnapshotStore::Resolve(absl::string_view n
 absl::StatusOr<SnapshotMetadata> FilesystemSnapshotStore::Get(absl::string_view id) {
   absl::StatusOr<std::string> canonical = ParseSnapshotId(id);
   if (!canonical.ok()) return canonical.status();
-  absl::ReaderMutexLock lock(&mu_);
+  base::ReaderMutexLock lock(&mu_);
   auto it = snapshots_.find(*canonical);
   if (it == snapshots_.end()) {
     return absl::NotFoundError(absl::StrCat("snapshot ", *canonical, " not found"));
@@ -273,7 +273,7 @@ absl::StatusOr<std::string> FilesystemSnapshotStore::ReadEnvelope(absl::string_v
     return absl::NotFoundError(absl::StrCat("snapshot ", *canonical, " not found"));
   };
   {
-    absl::ReaderMutexLock lock(&mu_);
+    base::ReaderMutexLock lock(&mu_);
     if (!snapshots_.contains(*canonical)) return not_found();
   }
   absl::StatusOr<std::string> bytes = ReadFileToString(BlobPath(HexOf(*canonical)));
@@ -288,9 +288,9 @@ absl::StatusOr<std::string> FilesystemSnapshotStore::RecheckOrQuarantine(const s
                                                                          std::string problem) {
   std::string reason;
   {
-    absl::MutexLock write_lock(&write_mu_);
+    base::MutexLock write_lock(&write_mu_);
     {
-      absl::ReaderMutexLock lock(&mu_);
+      base::ReaderMutexLock lock(&mu_);
       if (!snapshots_.contains(id)) {  // Someone else quarantined or deleted it.
         return absl::DataLossError(absl::StrCat("snapshot ", id, " is corrupt: ", problem));
       }
@@ -308,7 +308,7 @@ absl::StatusOr<std::string> FilesystemSnapshotStore::RecheckOrQuarantine(const s
     }
     NameIndex next;
     {
-      absl::ReaderMutexLock lock(&mu_);
+      base::ReaderMutexLock lock(&mu_);
       next = names_;
     }
     std::vector<std::string> dropped;
@@ -325,7 +325,7 @@ absl::StatusOr<std::string> FilesystemSnapshotStore::RecheckOrQuarantine(const s
                  : absl::StrCat(problem, " (names dropped: ", absl::StrJoin(dropped, ","), ")");
     absl::Status status = dropped.empty() ? absl::OkStatus() : PersistNames(next);
     if (status.ok()) status = QuarantineFiles(hex, reason);
-    absl::MutexLock lock(&mu_);
+    base::WriterMutexLock lock(&mu_);
     if (!dropped.empty() && status.ok()) names_ = std::move(next);
     if (!status.ok()) {
       // Could not move the files; still never serve them. Names stay pointed at the id, so
@@ -349,7 +349,7 @@ absl::StatusOr<ListResult> FilesystemSnapshotStore::List(uint32_t page_size,
     return absl::InvalidArgumentError("malformed page_token");
   }
   ListResult result;
-  absl::ReaderMutexLock lock(&mu_);
+  base::ReaderMutexLock lock(&mu_);
   // The token is the last name of the previous page; names are unique, so resume after it.
   auto it = page_token.empty() ? names_.begin() : names_.upper_bound(std::string(page_token));
   for (; it != names_.end() && result.entries.size() < page_size; ++it) {
@@ -365,12 +365,12 @@ absl::StatusOr<ListResult> FilesystemSnapshotStore::List(uint32_t page_size,
 
 absl::StatusOr<DeleteResult> FilesystemSnapshotStore::DeleteName(absl::string_view name) {
   if (!IsValidSnapshotName(name)) return InvalidName(name);
-  absl::MutexLock write_lock(&write_mu_);
+  base::MutexLock write_lock(&write_mu_);
   NameIndex next;
   std::string id;
   bool still_named = false;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    base::ReaderMutexLock lock(&mu_);
     auto it = names_.find(std::string(name));
     if (it == names_.end()) {
       return absl::NotFoundError(absl::StrCat("no snapshot named \"", name, "\""));
@@ -383,7 +383,7 @@ absl::StatusOr<DeleteResult> FilesystemSnapshotStore::DeleteName(absl::string_vi
   absl::Status status = PersistNames(next);
   if (!status.ok()) return status;
   {
-    absl::MutexLock lock(&mu_);
+    base::WriterMutexLock lock(&mu_);
     names_ = std::move(next);
   }
   DeleteResult result;
@@ -391,7 +391,7 @@ absl::StatusOr<DeleteResult> FilesystemSnapshotStore::DeleteName(absl::string_vi
   if (still_named) return result;
   status = RemoveSnapshotFiles(std::string(HexOf(id)));
   if (!status.ok()) return status;  // Name gone; files left for the next Delete(id)/Open.
-  absl::MutexLock lock(&mu_);
+  base::WriterMutexLock lock(&mu_);
   ForgetSnapshot(id);
   result.removed_id = id;
   return result;
@@ -400,11 +400,11 @@ absl::StatusOr<DeleteResult> FilesystemSnapshotStore::DeleteName(absl::string_vi
 absl::StatusOr<DeleteResult> FilesystemSnapshotStore::Delete(absl::string_view id) {
   absl::StatusOr<std::string> canonical = ParseSnapshotId(id);
   if (!canonical.ok()) return canonical.status();
-  absl::MutexLock write_lock(&write_mu_);
+  base::MutexLock write_lock(&write_mu_);
   DeleteResult result;
   NameIndex next;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    base::ReaderMutexLock lock(&mu_);
     if (!snapshots_.contains(*canonical)) {
       return absl::NotFoundError(absl::StrCat("snapshot ", *canonical, " not found"));
     }
@@ -421,19 +421,19 @@ absl::StatusOr<DeleteResult> FilesystemSnapshotStore::Delete(absl::string_view i
   if (!result.names_removed.empty()) {
     absl::Status status = PersistNames(next);
     if (!status.ok()) return status;
-    absl::MutexLock lock(&mu_);
+    base::WriterMutexLock lock(&mu_);
     names_ = std::move(next);
   }
   absl::Status status = RemoveSnapshotFiles(std::string(HexOf(*canonical)));
   if (!status.ok()) return status;
-  absl::MutexLock lock(&mu_);
+  base::WriterMutexLock lock(&mu_);
   ForgetSnapshot(*canonical);
   result.removed_id = *canonical;
   return result;
 }
 
 StoreStats FilesystemSnapshotStore::Stats() {
-  absl::ReaderMutexLock lock(&mu_);
+  base::ReaderMutexLock lock(&mu_);
   return StoreStats{snapshots_.size(), total_bytes_, quarantined_count_};
 }
 

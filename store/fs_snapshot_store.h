@@ -59,7 +59,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "store/record_codec.h"
 #include "store/snapshot_store.h"
 
@@ -146,9 +146,9 @@ class FilesystemSnapshotStore final : public SnapshotStore {
   int lock_fd_ = -1;         // Holds flock(LOCK_EX) on data_dir/LOCK; closed by the destructor.
 
   // Serialises mutations (and their disk writes). Acquired before mu_, never after.
-  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  base::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   // Guards the in-memory mirror of the disk state, updated after each durable write.
-  absl::Mutex mu_;
+  base::SharedMutex mu_;
   absl::flat_hash_map<std::string, SnapshotMetadata> snapshots_ ABSL_GUARDED_BY(mu_);  // by id
   NameIndex names_ ABSL_GUARDED_BY(mu_);
   uint64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;

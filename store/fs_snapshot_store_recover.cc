@@ -169,7 +169,7 @@ absl::Status FilesystemSnapshotStore::Recover() {
   recovery_.snapshots = loaded.size();
   recovery_.names = names.size();
   {
-    absl::MutexLock lock(&mu_);
+    base::WriterMutexLock lock(&mu_);
     snapshots_ = std::move(loaded);
     names_ = std::move(names);
     total_bytes_ = total_bytes;
