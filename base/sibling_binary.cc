@@ -17,7 +17,8 @@ std::string FindSiblingBinary(const std::string& name, const std::string& runfil
   char path[4096];
   ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
   const std::string self = n > 0 ? std::string(path, n) : argv0;
-  const std::string beside = self.substr(0, self.find_last_of('/') + 1) + name;
+  std::string beside = self.substr(0, self.find_last_of('/') + 1);
+  beside += name;
   if (Executable(beside)) return beside;
   std::vector<std::string> roots = {self + ".runfiles"};
   if (!argv0.empty()) roots.push_back(argv0 + ".runfiles");
@@ -25,7 +26,9 @@ std::string FindSiblingBinary(const std::string& name, const std::string& runfil
     if (const char* dir = std::getenv(env); dir != nullptr && *dir != '\0') roots.push_back(dir);
   }
   for (const std::string& root : roots) {
-    const std::string candidate = root + "/isopool/" + runfiles_path;
+    std::string candidate = root;
+    candidate += "/isopool/";
+    candidate += runfiles_path;
     if (Executable(candidate)) return candidate;
   }
   return beside;

@@ -18,6 +18,7 @@ TEST(ConfigTest, CommandLineWinsOverTheEnvironmentEvenWithTheDefaultValue) {
   // --listen is given with its default value: still given, so the environment must not win.
   std::vector<std::string> args = {"config_test", "--listen=127.0.0.1:50051"};
   std::vector<char*> argv;
+  argv.reserve(args.size());
   for (std::string& arg : args) argv.push_back(arg.data());
   absl::ParseCommandLine(static_cast<int>(argv.size()), argv.data());
 
