@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/hash_seed.h"
+#include "base/sibling_binary.h"
 #include "engine/runtime.h"
 #include "engine/snapshot.h"
 #include "service/log.h"
@@ -30,22 +31,6 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ServerConfi
   return grpc::InsecureServerCredentials();
 }
 
-// A sibling binary (isopool_pack, isopool_worker) next to this one (installed layout), else in
-// Bazel's runfiles (bazel run, tests) at `runfiles_path`.
-std::string SiblingBinary(const std::string& argv0, const std::string& name,
-                          const std::string& runfiles_path) {
-  char path[4096];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-  std::string self = n > 0 ? std::string(path, n) : argv0;
-  std::string beside = self.substr(0, self.find_last_of('/') + 1) + name;
-  if (access(beside.c_str(), X_OK) == 0) return beside;
-  for (const std::string& runfiles : {self + ".runfiles", argv0 + ".runfiles"}) {
-    std::string candidate = runfiles + "/isopool/" + runfiles_path;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return beside;
-}
-
 // The fleet's options: each worker gets its share of the isolate cap, the memory budget and the
 // execute threads.
 worker::WorkerFleet::Options FleetOptions(const ServerConfig& c, const std::string& argv0,
@@ -53,7 +38,7 @@ worker::WorkerFleet::Options FleetOptions(const ServerConfig& c, const std::stri
   worker::WorkerFleet::Options options;
   options.workers = c.workers;
   options.binary = c.worker_binary.empty()
-                       ? SiblingBinary(argv0, "isopool_worker", "worker/isopool_worker")
+                       ? base::FindSiblingBinary("isopool_worker", "worker/isopool_worker", argv0)
                        : c.worker_binary;
   pool::GlobalPolicy share = c.global;
   share.max_isolates = std::max(1, c.global.max_isolates / c.workers);
@@ -176,8 +161,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
   server->hook_runner_ = server->runner_.get();
   engine::PackProcessOptions pack;
-  pack.binary = c.pack_binary.empty() ? SiblingBinary(argv0, "isopool_pack", "engine/isopool_pack")
-                                      : c.pack_binary;
+  pack.binary = c.pack_binary.empty()
+                    ? base::FindSiblingBinary("isopool_pack", "engine/isopool_pack", argv0)
+                    : c.pack_binary;
   pack.v8_flags = c.v8_flags;
   pack.hash_seed = *hash_seed;
   if (access(pack.binary.c_str(), X_OK) != 0) {
