@@ -63,7 +63,8 @@ def main():
     with open(os.path.join(args.db, "compile_commands.json")) as f:
         sources = {os.path.relpath(e["file"], root) for e in json.load(f)}
     lines = changed_lines(args.base, args.files)
-    if not lines:
+    if not lines:  # only deletions: nothing to check
+        print("0 translation units, 0 findings")
         return 0
     units = set()
     for path in lines:
