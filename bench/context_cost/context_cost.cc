@@ -5,11 +5,12 @@
 //
 //   context_cost --pack_binary=PATH [--rounds=5] [--calls=2000] [--only=PREFIX]
 //                [--probe=SOURCE]   (time SOURCE in a fresh blank context instead)
+//                [--restore]        (restore a new isolate before every call)
 //
 // Prints one line per case: name, then the median, min and max over rounds of the mean process
 // CPU microseconds per call (CPU, not wall time: other engineers' builds share this machine, and
-// preemption would otherwise dominate). Uses only engine APIs that predate the web runtime, so the same file
-// builds at the base commit.
+// preemption would otherwise dominate). Uses only engine APIs that predate the web runtime, so the
+// same file builds at the base commit.
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +73,9 @@ double ProcessCpuMicros() {
   return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
 }
 
+// --restore: every call restores a new isolate first (what `fresh` mode and pool refills pay).
+bool restore_each_call = false;
+
 // Mean process CPU microseconds per call.
 double MeanMicros(const Case& c, isopool::engine::Watchdog& watchdog, int calls) {
   auto isolate = JsIsolate::Create(c.snapshot, {}, watchdog);
@@ -84,6 +88,7 @@ double MeanMicros(const Case& c, isopool::engine::Watchdog& watchdog, int calls)
   for (int i = 0; i < 50; ++i) (*isolate)->Run(c.request, limits, c.use);
   const double start = ProcessCpuMicros();
   for (int i = 0; i < calls; ++i) {
+    if (restore_each_call) isolate = JsIsolate::Create(c.snapshot, {}, watchdog);
     if (c.use == JsIsolate::ContextUse::kFresh) (void)(*isolate)->PrepareContext();
     CallResult r = (*isolate)->Run(c.request, limits, c.use);
     if (!r.status.ok() || r.error) {
@@ -102,6 +107,9 @@ int main(int argc, char** argv) {
   runtime.argv0 = argv[0];
   runtime.platform_threads = 1;
   runtime.hash_seed = kHashSeed;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--restore") restore_each_call = true;
+  }
   const absl::Time init_start = absl::Now();
   if (!isopool::engine::InitializeRuntime(runtime).ok()) return 1;
   std::fprintf(stderr, "InitializeRuntime: %.1f ms\n",
