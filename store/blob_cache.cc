@@ -6,7 +6,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "store/atomic_file.h"
 
 namespace isopool::store {
@@ -17,9 +16,10 @@ constexpr absl::string_view kSuffix = ".blob";
 
 }  // namespace
 
+// One download in progress; its fields are guarded by the cache's mu_.
 struct BlobCache::Flight {
-  absl::Notification done;
-  absl::StatusOr<std::string> result;
+  bool done = false;
+  absl::StatusOr<std::string> result = absl::UnknownError("in flight");
 };
 
 BlobCache::BlobCache(BlobCacheOptions options) : options_(std::move(options)) {
@@ -33,7 +33,7 @@ absl::StatusOr<std::unique_ptr<BlobCache>> BlobCache::Open(BlobCacheOptions opti
   absl::StatusOr<std::vector<std::string>> names = ListDir(cache->options_.dir);
   if (!names.ok()) return names.status();
   std::sort(names->begin(), names->end());
-  absl::MutexLock lock(&cache->mu_);
+  base::MutexLock lock(&cache->mu_);
   for (const std::string& name : *names) {
     std::string path = absl::StrCat(cache->options_.dir, "/", name);
     if (IsTempFileName(name) || !absl::EndsWith(name, kSuffix) ||
@@ -58,7 +58,7 @@ std::string BlobCache::PathOf(const std::string& id) const {
 
 absl::StatusOr<std::string> BlobCache::ReadCached(const std::string& id) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return absl::NotFoundError("not cached");
     lru_.splice(lru_.begin(), lru_, it->second.lru);
@@ -72,7 +72,7 @@ absl::StatusOr<std::string> BlobCache::ReadCached(const std::string& id) {
   // Missing or damaged on local disk: forget it; the caller fetches it again.
   Erase(id);
   if (!problem.empty()) {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     ++stats_.local_corruptions;
   }
   return absl::NotFoundError("not cached");
@@ -83,14 +83,14 @@ absl::StatusOr<std::string> BlobCache::Get(const std::string& id, const Fetch& f
   absl::StatusOr<std::string> cached = ReadCached(id);
   if (cached.ok()) {
     if (hit != nullptr) *hit = true;
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     ++stats_.hits;
     return cached;
   }
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     auto it = flights_.find(id);
     if (it != flights_.end()) {
       flight = it->second;
@@ -102,7 +102,8 @@ absl::StatusOr<std::string> BlobCache::Get(const std::string& id, const Fetch& f
     }
   }
   if (!leader) {
-    flight->done.WaitForNotification();
+    base::MutexLock lock(&mu_);
+    while (!flight->done) landed_.Wait(&mu_);
     return flight->result;
   }
   absl::StatusOr<std::string> fetched = fetch();
@@ -114,11 +115,12 @@ absl::StatusOr<std::string> BlobCache::Get(const std::string& id, const Fetch& f
   }
   if (fetched.ok()) Insert(id, *fetched);
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     flight->result = fetched;
+    flight->done = true;
     flights_.erase(id);
+    landed_.SignalAll();
   }
-  flight->done.Notify();
   return fetched;
 }
 
@@ -130,7 +132,7 @@ void BlobCache::Insert(const std::string& id, absl::string_view bytes) {
     return;
   }
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     auto it = entries_.find(id);
     if (it != entries_.end()) {
       stats_.bytes -= it->second.bytes;
@@ -148,14 +150,14 @@ void BlobCache::EvictOverBudget() {
   // Candidates from the cold end, copied out so is_pinned runs without the lock.
   std::vector<std::string> candidates;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (stats_.bytes <= options_.max_bytes) return;
     candidates.assign(lru_.rbegin(), lru_.rend());
   }
   for (const std::string& id : candidates) {
     if (options_.is_pinned && options_.is_pinned(id)) continue;
     {
-      absl::MutexLock lock(&mu_);
+      base::MutexLock lock(&mu_);
       if (stats_.bytes <= options_.max_bytes) return;
       auto it = entries_.find(id);
       if (it == entries_.end()) continue;
@@ -171,7 +173,7 @@ void BlobCache::EvictOverBudget() {
 
 void BlobCache::Erase(const std::string& id) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     stats_.bytes -= it->second.bytes;
@@ -183,12 +185,12 @@ void BlobCache::Erase(const std::string& id) {
 }
 
 bool BlobCache::Contains(const std::string& id) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return entries_.contains(id);
 }
 
 BlobCacheStats BlobCache::Stats() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return stats_;
 }
 

@@ -37,7 +37,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 
 namespace isopool::store {
 
@@ -88,10 +88,11 @@ class BlobCache {
   void EvictOverBudget();
 
   const BlobCacheOptions options_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
   std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
+  base::CondVar landed_;  // with mu_: a flight finished
   BlobCacheStats stats_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -260,7 +260,7 @@ PgPool::~PgPool() = default;
 
 absl::StatusOr<std::unique_ptr<PgConnection>> PgPool::Borrow(absl::Time deadline) {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     // A CondVar rather than Mutex::Await: the waiter evaluates its own predicate (ThreadSanitizer
     // cannot see Debian's libabsl evaluate it on the unlocking thread).
     while (idle_.empty() && open_ >= options_.size) {
@@ -279,7 +279,7 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgPool::Borrow(absl::Time deadline
   absl::StatusOr<std::unique_ptr<PgConnection>> connection =
       PgConnection::Connect(options_.conninfo, deadline);
   if (!connection.ok()) {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     --open_;
     room_.Signal();
   }
@@ -287,7 +287,7 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgPool::Borrow(absl::Time deadline
 }
 
 void PgPool::Return(std::unique_ptr<PgConnection> connection) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (connection->healthy()) {
     idle_.push_back(std::move(connection));
   } else {

@@ -36,9 +36,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "base/mutex.h"
 
 struct pg_conn;
 struct pg_result;
@@ -136,10 +136,10 @@ class PgPool {
 
   const PgPoolOptions options_;
   const std::string describe_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   std::vector<std::unique_ptr<PgConnection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;  // lent + idle
-  absl::CondVar room_;                 // signalled when a connection is returned or freed
+  base::CondVar room_;                 // signalled when a connection is returned or freed
 };
 
 }  // namespace isopool::store

@@ -140,7 +140,7 @@ S3Client::S3Client(S3ClientOptions options)
       userpwd_(absl::StrCat(options_.access_key, ":", options_.secret_key)) {}
 
 S3Client::~S3Client() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   for (void* handle : idle_) curl_easy_cleanup(static_cast<CURL*>(handle));
 }
 
@@ -162,7 +162,7 @@ absl::StatusOr<std::unique_ptr<S3Client>> S3Client::Create(S3ClientOptions optio
 
 void* S3Client::Borrow() {
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     if (!idle_.empty()) {
       void* handle = idle_.back();
       idle_.pop_back();
@@ -174,7 +174,7 @@ void* S3Client::Borrow() {
 
 void S3Client::Return(void* handle) {
   curl_easy_reset(static_cast<CURL*>(handle));  // keeps the connection cache
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   idle_.push_back(handle);
 }
 

@@ -39,8 +39,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 
 namespace isopool::store {
 
@@ -112,7 +112,7 @@ class S3Client {
   const std::string sigv4_;
   const std::string userpwd_;
   S3RequestHook hook_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   std::vector<void*> idle_ ABSL_GUARDED_BY(mu_);  // CURL* easy handles
 };
 

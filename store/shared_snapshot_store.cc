@@ -142,7 +142,7 @@ SharedSnapshotStore::~SharedSnapshotStore() { StopBackground(); }
 
 void SharedSnapshotStore::StopBackground() {
   {
-    absl::MutexLock lock(&wake_mu_);
+    base::MutexLock lock(&wake_mu_);
     stopping_ = true;
     wake_cv_.SignalAll();
   }
@@ -163,7 +163,7 @@ void SharedSnapshotStore::Event(const std::string& event, const std::string& det
 void SharedSnapshotStore::SetReady(bool ready, const std::string& why) {
   bool changed;
   {
-    absl::MutexLock lock(&state_mu_);
+    base::MutexLock lock(&state_mu_);
     changed = ready_.load() != ready || (!ready && not_ready_why_ != why);
     ready_ = ready;
     not_ready_why_ = why;
@@ -175,7 +175,7 @@ void SharedSnapshotStore::SetReady(bool ready, const std::string& why) {
 void SharedSnapshotStore::SetDependency(Dep dep, bool up, const std::string& error) {
   bool changed;
   {
-    absl::MutexLock lock(&state_mu_);
+    base::MutexLock lock(&state_mu_);
     DependencyHealth& h = dep == Dep::kPostgres ? postgres_ : s3_health_;
     changed = h.up != up;
     h.up = up;
@@ -191,7 +191,7 @@ void SharedSnapshotStore::SetDependency(Dep dep, bool up, const std::string& err
 }
 
 absl::Status SharedSnapshotStore::Admit(Dep dep) {
-  absl::MutexLock lock(&state_mu_);
+  base::MutexLock lock(&state_mu_);
   if (!ready_) {
     return absl::UnavailableError(
         absl::StrCat("the shared snapshot store is not ready yet: ", not_ready_why_));
@@ -225,7 +225,7 @@ void SharedSnapshotStore::Note(Dep dep, absl::string_view op, absl::Time start,
 }
 
 absl::Status SharedSnapshotStore::WaitReady(absl::Time deadline) {
-  absl::MutexLock lock(&state_mu_);
+  base::MutexLock lock(&state_mu_);
   // CondVars rather than Mutex::Await here and below: see PgPool::Borrow.
   while (!ready_.load()) {
     if (ready_cv_.WaitWithDeadline(&state_mu_, deadline) && absl::Now() >= deadline) break;
@@ -293,7 +293,7 @@ absl::Status SharedSnapshotStore::StartUp(absl::Time deadline) {
 void SharedSnapshotStore::ListenerLoop() {
   absl::Duration backoff = absl::Milliseconds(100);
   auto pause = [&](absl::Duration d) {
-    absl::MutexLock lock(&wake_mu_);
+    base::MutexLock lock(&wake_mu_);
     if (!stopping_) wake_cv_.WaitWithTimeout(&wake_mu_, d);
   };
   // Start-up: keep trying until both dependencies answer and the schema is current.
@@ -312,7 +312,7 @@ void SharedSnapshotStore::ListenerLoop() {
     if (listen == nullptr || !listen->healthy()) {
       if (listen != nullptr) {
         listen.reset();
-        absl::MutexLock lock(&cache_mu_);
+        base::MutexLock lock(&cache_mu_);
         listening_ = false;  // entries kept, but only as a fallback from now on
         Event("listener_lost", "name cache no longer trusted until the listener reconnects");
       }
@@ -334,7 +334,7 @@ void SharedSnapshotStore::ListenerLoop() {
       backoff = absl::Milliseconds(100);
       {
         // Notifications may have been missed: start from an empty cache.
-        absl::MutexLock lock(&cache_mu_);
+        base::MutexLock lock(&cache_mu_);
         names_.clear();
         ids_.clear();
         InvalidateLocked("");  // everything
@@ -355,12 +355,12 @@ void SharedSnapshotStore::ListenerLoop() {
       absl::Status ping = listen->Exec("SELECT 1", absl::Now() + absl::Seconds(2)).status();
       Note(Dep::kPostgres, "ping", start, ping);
       if (ping.ok()) {
-        absl::MutexLock lock(&cache_mu_);
+        base::MutexLock lock(&cache_mu_);
         fresh_until_ = absl::Now();
       }
       bool s3_down;
       {
-        absl::MutexLock lock(&state_mu_);
+        base::MutexLock lock(&state_mu_);
         s3_down = !s3_health_.up;
       }
       if (s3_down) {
@@ -391,7 +391,7 @@ bool SharedSnapshotStore::InvalidatedSinceLocked(const std::string& key, uint64_
 
 void SharedSnapshotStore::HandleNotification(const std::string& payload) {
   if (absl::StartsWith(payload, "n ")) {
-    absl::MutexLock lock(&cache_mu_);
+    base::MutexLock lock(&cache_mu_);
     std::string name = payload.substr(2);
     names_.erase(name);
     InvalidateLocked(name);
@@ -403,7 +403,7 @@ void SharedSnapshotStore::HandleNotification(const std::string& payload) {
 void SharedSnapshotStore::ForgetId(const std::string& id) {
   bool served;
   {
-    absl::MutexLock lock(&cache_mu_);
+    base::MutexLock lock(&cache_mu_);
     ids_.erase(id);
     for (auto it = names_.begin(); it != names_.end();) {
       if (it->second == id) {
@@ -423,7 +423,7 @@ void SharedSnapshotStore::ForgetId(const std::string& id) {
 void SharedSnapshotStore::RecheckKnownIds() {
   std::vector<std::string> ids;
   {
-    absl::MutexLock lock(&cache_mu_);
+    base::MutexLock lock(&cache_mu_);
     ids.assign(served_ids_.begin(), served_ids_.end());
   }
   for (const std::string& id : ids) {
@@ -439,7 +439,7 @@ void SharedSnapshotStore::SweeperLoop() {
   absl::Time next_sweep = absl::Now() + options_.sweep_interval;
   while (!stopping_) {
     {
-      absl::MutexLock lock(&wake_mu_);
+      base::MutexLock lock(&wake_mu_);
       if (!stopping_) {
         wake_cv_.WaitWithTimeout(&wake_mu_,
                                  std::min(options_.stats_interval, options_.sweep_interval));
@@ -455,7 +455,7 @@ void SharedSnapshotStore::SweeperLoop() {
       if (absl::SimpleAtoi(r->Get(0, 0), &stats.snapshot_count) &&
           absl::SimpleAtoi(r->Get(0, 1), &stats.total_bytes) &&
           absl::SimpleAtoi(r->Get(0, 2), &stats.quarantined_count)) {
-        absl::MutexLock lock(&state_mu_);
+        base::MutexLock lock(&state_mu_);
         store_stats_ = stats;
       }
     }
@@ -511,7 +511,7 @@ absl::StatusOr<int> SharedSnapshotStore::SweepOnce() {
     if (removed) ++deleted;
   }
   if (deleted > 0) {
-    absl::MutexLock lock(&state_mu_);
+    base::MutexLock lock(&state_mu_);
     swept_ += deleted;
   }
   return deleted;
@@ -699,7 +699,7 @@ void SharedSnapshotStore::NameChangedHere(const std::string& name) {
   if (name.empty()) return;
   // Read-your-writes on this replica: our own NOTIFY reaches our listener a little later, and
   // a call right after the upload must not resolve the old id meanwhile.
-  absl::MutexLock lock(&cache_mu_);
+  base::MutexLock lock(&cache_mu_);
   names_.erase(name);
   InvalidateLocked(name);
 }
@@ -749,7 +749,7 @@ absl::StatusOr<DeleteResult> SharedSnapshotStore::DeleteName(absl::string_view n
   if (!status.ok()) return status;
   if (!result.removed_id.empty()) ForgetId(result.removed_id);
   {
-    absl::MutexLock lock(&cache_mu_);
+    base::MutexLock lock(&cache_mu_);
     names_.erase(name);
     InvalidateLocked(name);
   }
@@ -837,7 +837,7 @@ absl::StatusOr<std::string> SharedSnapshotStore::ResolveFromDb(const std::string
                                                                bool is_name) {
   uint64_t before;
   {
-    absl::MutexLock lock(&cache_mu_);
+    base::MutexLock lock(&cache_mu_);
     before = invalidations_;
   }
   absl::Status admitted = Admit(Dep::kPostgres);
@@ -851,7 +851,7 @@ absl::StatusOr<std::string> SharedSnapshotStore::ResolveFromDb(const std::string
         {key}, absl::Now() + options_.operation_timeout);
     Note(Dep::kPostgres, "resolve", start, row.status());
   }
-  absl::MutexLock lock(&cache_mu_);
+  base::MutexLock lock(&cache_mu_);
   if (!row.ok()) {
     if (IsOutage(row.status())) {
       // The database cannot answer: a cached answer, even unconfirmed, keeps warm pools
@@ -895,7 +895,7 @@ absl::StatusOr<std::string> SharedSnapshotStore::Resolve(absl::string_view name_
     key = *std::move(canonical);
   }
   {
-    absl::MutexLock lock(&cache_mu_);
+    base::MutexLock lock(&cache_mu_);
     if (listening_) {
       if (is_name) {
         auto it = names_.find(key);
@@ -996,14 +996,14 @@ absl::StatusOr<std::string> SharedSnapshotStore::ReadEnvelope(absl::string_view 
     }
   }
   {
-    absl::MutexLock lock(&cache_mu_);
+    base::MutexLock lock(&cache_mu_);
     served_ids_.insert(id);
   }
   return bytes;
 }
 
 StoreStats SharedSnapshotStore::Stats() {
-  absl::MutexLock lock(&state_mu_);
+  base::MutexLock lock(&state_mu_);
   return store_stats_;
 }
 
@@ -1011,13 +1011,13 @@ SharedStoreStats SharedSnapshotStore::SharedStats() {
   SharedStoreStats stats;
   stats.cache = cache_->Stats();
   {
-    absl::MutexLock lock(&state_mu_);
+    base::MutexLock lock(&state_mu_);
     stats.postgres = postgres_;
     stats.s3 = s3_health_;
     stats.ready = ready_;
     stats.swept_objects = swept_;
   }
-  absl::MutexLock lock(&cache_mu_);
+  base::MutexLock lock(&cache_mu_);
   stats.listening = listening_;
   stats.stale_name_answers = stale_answers_;
   stats.cached_names = names_.size();

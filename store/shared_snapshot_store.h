@@ -76,9 +76,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "store/blob_cache.h"
 #include "store/pg.h"
 #include "store/s3_client.h"
@@ -224,16 +223,16 @@ class SharedSnapshotStore final : public SnapshotStore {
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> ready_{false};
-  absl::Mutex state_mu_;
+  base::Mutex state_mu_;
   std::string not_ready_why_ ABSL_GUARDED_BY(state_mu_) = "starting";
-  absl::CondVar ready_cv_;  // with state_mu_: ready_ changed
+  base::CondVar ready_cv_;  // with state_mu_: ready_ changed
   DependencyHealth postgres_ ABSL_GUARDED_BY(state_mu_);
   DependencyHealth s3_health_ ABSL_GUARDED_BY(state_mu_);
   StoreStats store_stats_ ABSL_GUARDED_BY(state_mu_);
   uint64_t swept_ ABSL_GUARDED_BY(state_mu_) = 0;
 
   // The name/id cache (see "Freshness").
-  absl::Mutex cache_mu_;
+  base::Mutex cache_mu_;
   bool listening_ ABSL_GUARDED_BY(cache_mu_) = false;
   absl::Time fresh_until_ ABSL_GUARDED_BY(cache_mu_);  // last time the listener was known live
   uint64_t invalidations_ ABSL_GUARDED_BY(cache_mu_) = 0;
@@ -244,8 +243,8 @@ class SharedSnapshotStore final : public SnapshotStore {
   absl::flat_hash_set<std::string> served_ids_ ABSL_GUARDED_BY(cache_mu_);
   uint64_t stale_answers_ ABSL_GUARDED_BY(cache_mu_) = 0;
 
-  absl::Mutex wake_mu_;
-  absl::CondVar wake_cv_;  // with wake_mu_: stopping_ was set
+  base::Mutex wake_mu_;
+  base::CondVar wake_cv_;  // with wake_mu_: stopping_ was set
   std::thread listener_;
   std::thread sweeper_;
 };

@@ -9,8 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
+#include "base/mutex.h"
 #include "base/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -32,13 +31,13 @@ using ::testing::HasSubstr;
 class Removals {
  public:
   void Add(const std::string& id) {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     ids_.push_back(id);
     added_.SignalAll();
   }
   // True once `id` was reported, false at the deadline.
   bool WaitFor(const std::string& id, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     absl::Time deadline = absl::Now() + timeout;
     while (std::find(ids_.begin(), ids_.end(), id) == ids_.end()) {
       if (added_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) return false;
@@ -47,9 +46,9 @@ class Removals {
   }
 
  private:
-  absl::Mutex mu_;
+  base::Mutex mu_;
   std::vector<std::string> ids_ ABSL_GUARDED_BY(mu_);
-  absl::CondVar added_;
+  base::CondVar added_;
 };
 
 class SharedStoreTest : public ::testing::Test {
@@ -421,9 +420,9 @@ TEST_F(SharedStoreTest, StartsNotReadyWhileDatabaseIsUnreachableAndSaysWhy) {
   options.pg_conninfo = absl::StrCat("host=127.0.0.1 port=", isopool::testing::FreePort(),
                                      " user=isopool dbname=x connect_timeout=1");
   std::vector<std::string> reasons;
-  absl::Mutex mu;
+  base::Mutex mu;
   options.on_ready_changed = [&](bool ready, const std::string& why) {
-    absl::MutexLock lock(&mu);
+    base::MutexLock lock(&mu);
     if (!ready) reasons.push_back(why);
   };
   auto store = SharedSnapshotStore::Open(std::move(options));
@@ -433,7 +432,7 @@ TEST_F(SharedStoreTest, StartsNotReadyWhileDatabaseIsUnreachableAndSaysWhy) {
   EXPECT_THAT(std::string(ready.message()), HasSubstr("PostgreSQL 127.0.0.1"));
   auto put = (*store)->PutAndName("x", MakeEnvelope(1, 10), MakeMetadata(1));
   EXPECT_TRUE(absl::IsUnavailable(put.status()));
-  absl::MutexLock lock(&mu);
+  base::MutexLock lock(&mu);
   ASSERT_FALSE(reasons.empty());
   EXPECT_THAT(reasons[0], HasSubstr("cannot connect"));
 }
