@@ -120,6 +120,12 @@ struct Metrics::Families {
                        .Name("isopool_workers")
                        .Help("Worker processes by state: up, down (being respawned)")
                        .Register(r)),
+        worker_start(prometheus::BuildHistogram()
+                         .Name("isopool_worker_start_seconds")
+                         .Help("Time to start a worker process until it is ready (V8 up, locked "
+                               "down, blank pool warm)")
+                         .Register(r)
+                         .Add({}, kLatencyBuckets)),
         reruns(prometheus::BuildCounter()
                    .Name("isopool_calls_rerun_total")
                    .Help("Calls run again because the worker running them died under them")
@@ -199,6 +205,7 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Gauge>& worker_rss;
   prometheus::Gauge& worker_cap;
   prometheus::Family<prometheus::Gauge>& workers_up;
+  prometheus::Histogram& worker_start;
   prometheus::Counter& reruns;
   prometheus::Counter& unresponsive;
   prometheus::Counter& crash_loops;
@@ -373,7 +380,14 @@ void Metrics::OnWorkerExit(int slot, const worker::WorkerExit& exit) {
        {"reason", worker::ExitReasonName(exit.reason)},
        {"signal", exit.signal},
        {"exit_code", exit.exit_code},
+       {"resident_mib_at_kill", static_cast<uint64_t>(exit.resident_bytes >> 20)},
        {"culprit_known", exit.culprit != 0}});
+}
+
+void Metrics::OnWorkerStarted(int slot, absl::Duration took) {
+  families_->worker_start.Observe(Seconds(took));
+  Log(LogLevel::kInfo, "worker_start",
+      {{"worker", slot}, {"spare", slot < 0}, {"ms", absl::ToDoubleMilliseconds(took)}});
 }
 
 void Metrics::OnRerun() { families_->reruns.Increment(); }

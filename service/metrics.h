@@ -78,6 +78,7 @@ class Metrics : public engine::EngineObserver,
   void OnEviction() override;
   // worker::FleetObserver (also writes the log lines for worker deaths and crash loops)
   void OnWorkerExit(int slot, const worker::WorkerExit& exit) override;
+  void OnWorkerStarted(int slot, absl::Duration took) override;
   void OnRerun() override;
   void OnUnresponsiveCall() override;
   void OnCrashLoop(const std::string& key, int deaths, absl::Duration refused_for) override;

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 
@@ -26,11 +27,13 @@ absl::Status Errno(const char* what) {
   return absl::InternalError(absl::StrCat(what, ": ", strerror(error)));
 }
 
-absl::Status SendWithFd(int socket, const void* data, size_t size, int fd) {
-  iovec iov = {const_cast<void*>(data), size};
+// One message: `head` then `body` (no copy), with `fd` attached when it is not -1.
+absl::Status SendWithFd(int socket, absl::string_view head, absl::string_view body, int fd) {
+  iovec iov[2] = {{const_cast<char*>(head.data()), head.size()},
+                  {const_cast<char*>(body.data()), body.size()}};
   msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  msg.msg_iov = iov;
+  msg.msg_iovlen = body.empty() ? 1 : 2;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   if (fd >= 0) {
     msg.msg_control = control;
@@ -68,11 +71,7 @@ absl::Status MessageSocket::Send(absl::string_view payload) {
         absl::StrCat("message of ", payload.size(), " bytes exceeds ", kMaxBytes));
   }
   if (payload.size() <= kInlineBytes) {
-    std::string message;
-    message.reserve(payload.size() + 1);
-    message.push_back(kInline);
-    message.append(payload.data(), payload.size());
-    return SendWithFd(fd_, message.data(), message.size(), -1);
+    return SendWithFd(fd_, absl::string_view(&kInline, 1), payload, -1);
   }
   int memfd = memfd_create("isopool-message", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (memfd < 0) return Errno("memfd_create");
@@ -93,15 +92,17 @@ absl::Status MessageSocket::Send(absl::string_view payload) {
   header[0] = kMemfd;
   uint64_t size = payload.size();
   memcpy(header + 1, &size, sizeof(size));
-  absl::Status status = SendWithFd(fd_, header, sizeof(header), memfd);
+  absl::Status status = SendWithFd(fd_, absl::string_view(header, sizeof(header)), {}, memfd);
   close(memfd);
   return status;
 }
 
 absl::StatusOr<std::string> MessageSocket::Receive() {
-  std::string buffer(kInlineBytes + 1, '\0');
+  // One buffer per thread, reused: zeroing 64 KiB for every message cost more than the message.
+  thread_local std::unique_ptr<char[]> storage(new char[kInlineBytes + 1]);
+  char* buffer = storage.get();
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  iovec iov = {buffer.data(), buffer.size()};
+  iovec iov = {buffer, kInlineBytes + 1};
   msghdr msg = {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -126,17 +127,13 @@ absl::StatusOr<std::string> MessageSocket::Receive() {
     if (fd >= 0) close(fd);
     return absl::DataLossError("truncated message on the worker channel");
   }
-  if (buffer[0] == kInline && fd < 0) {
-    buffer.resize(static_cast<size_t>(n));
-    buffer.erase(0, 1);
-    return buffer;
-  }
+  if (buffer[0] == kInline && fd < 0) return std::string(buffer + 1, static_cast<size_t>(n) - 1);
   uint64_t size = 0;
   if (buffer[0] != kMemfd || fd < 0 || n != 1 + sizeof(uint64_t)) {
     if (fd >= 0) close(fd);
     return absl::DataLossError("malformed message on the worker channel");
   }
-  memcpy(&size, buffer.data() + 1, sizeof(size));
+  memcpy(&size, buffer + 1, sizeof(size));
   struct stat info;
   if (size > kMaxBytes || fstat(fd, &info) != 0 || static_cast<uint64_t>(info.st_size) != size) {
     close(fd);

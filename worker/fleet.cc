@@ -162,8 +162,10 @@ absl::StatusOr<std::shared_ptr<WorkerProcess>> WorkerFleet::Spawn(int slot) {
   options.init = options_.init;
   options.slot = slot;
   options.generation = generation;
+  absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<WorkerProcess>> process = WorkerProcess::Start(options, *this);
   if (!process.ok()) return process.status();
+  observer_.OnWorkerStarted(slot, absl::Now() - start);
   return std::shared_ptr<WorkerProcess>(*std::move(process));
 }
 
@@ -625,7 +627,7 @@ void WorkerFleet::MonitorLoop() {
   while (!stopping_) {
     std::vector<Completion> completions;
     std::vector<std::pair<std::shared_ptr<WorkerProcess>, uint64_t>> stuck;
-    std::vector<std::shared_ptr<WorkerProcess>> over_cap;
+    std::vector<std::pair<std::shared_ptr<WorkerProcess>, size_t>> over_cap;
     absl::Time now = absl::Now();
     for (auto it = crash_loops_.begin(); it != crash_loops_.end();) {
       const CrashLoop& state = *it->second;
@@ -639,7 +641,7 @@ void WorkerFleet::MonitorLoop() {
       if (options_.memory_cap_bytes > 0 && slot->resident_bytes > options_.memory_cap_bytes &&
           !slot->dying) {
         slot->dying = true;
-        over_cap.push_back(slot->process);
+        over_cap.emplace_back(slot->process, slot->resident_bytes);
       }
     }
     for (auto it = calls_.begin(); it != calls_.end();) {
@@ -668,7 +670,9 @@ void WorkerFleet::MonitorLoop() {
       ++it;
     }
     lock.unlock();
-    for (auto& process : over_cap) process->Kill(ExitReason::kMemoryCap);
+    for (auto& [process, resident] : over_cap) {
+      process->Kill(ExitReason::kMemoryCap, 0, resident);
+    }
     for (auto& [process, call_id] : stuck) {
       observer_.OnUnresponsiveCall();
       process->Kill(ExitReason::kUnresponsive, call_id);

@@ -67,6 +67,9 @@ class FleetObserver {
  public:
   virtual ~FleetObserver() = default;
   virtual void OnWorkerExit(int /*slot*/, const WorkerExit& /*exit*/) {}
+  // A worker process was started and is ready (V8 up, locked down, blank pool warm); slot -1
+  // is a spare.
+  virtual void OnWorkerStarted(int /*slot*/, absl::Duration /*took*/) {}
   virtual void OnRerun() {}
   virtual void OnUnresponsiveCall() {}
   virtual void OnCrashLoop(const std::string& /*key*/, int /*deaths*/,

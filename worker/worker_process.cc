@@ -167,11 +167,12 @@ void WorkerProcess::SendRemove(const std::string& snapshot_id) {
   SendControl(message);
 }
 
-void WorkerProcess::Kill(ExitReason reason, uint64_t culprit) {
+void WorkerProcess::Kill(ExitReason reason, uint64_t culprit, size_t resident_bytes) {
   if (exited_.load()) return;
   int unset = -1;
   if (kill_reason_.compare_exchange_strong(unset, static_cast<int>(reason))) {
     kill_culprit_ = culprit;
+    kill_resident_bytes_ = resident_bytes;
   }
   kill(pid_, SIGKILL);
 }
@@ -265,6 +266,7 @@ void WorkerProcess::ReaderDone() {
   } else if (killed_for >= 0) {
     exit.reason = static_cast<ExitReason>(killed_for);
     exit.culprit = kill_culprit_.load();
+    exit.resident_bytes = kill_resident_bytes_.load();
   } else if (WIFSIGNALED(status)) {
     exit.reason = ExitReason::kKilled;
   } else {

@@ -50,6 +50,8 @@ struct WorkerExit {
   uint64_t culprit = 0;
   int signal = 0;     // the terminating signal, if any
   int exit_code = 0;  // when it exited
+  // Its resident memory when the supervisor decided to kill it for its cap (kMemoryCap).
+  size_t resident_bytes = 0;
 };
 
 class WorkerProcess;
@@ -93,9 +95,9 @@ class WorkerProcess {
   void SendPrewarm(const std::string& snapshot_id);
   void SendRemove(const std::string& snapshot_id);
 
-  // Kills the process with SIGKILL; its exit is reported with `reason` (and `culprit`) unless it
-  // had already died.
-  void Kill(ExitReason reason, uint64_t culprit = 0);
+  // Kills the process with SIGKILL; its exit is reported with `reason` (and `culprit`, and the
+  // RSS that made the supervisor decide) unless it had already died.
+  void Kill(ExitReason reason, uint64_t culprit = 0, size_t resident_bytes = 0);
 
   // Resident set size now, from /proc (0 once it is gone).
   size_t ResidentBytes() const;
@@ -132,6 +134,7 @@ class WorkerProcess {
   std::atomic<bool> exited_{false};
   std::atomic<int> kill_reason_{-1};
   std::atomic<uint64_t> kill_culprit_{0};
+  std::atomic<size_t> kill_resident_bytes_{0};
 };
 
 }  // namespace isopool::worker
