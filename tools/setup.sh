@@ -20,7 +20,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 build_pkgs=(
-  g++ pkg-config git ca-certificates
+  clang g++ pkg-config git ca-certificates
   bazel-bootstrap bazel-rules-java
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libseccomp-dev
