@@ -11,38 +11,38 @@ constexpr int kMaxEventsPerBatch = 100000;
 }  // namespace
 
 void EventForwarder::OnGcPause(engine::GcType type, absl::Duration pause) {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   if (pending_.gc_type_size() >= kMaxEventsPerBatch) return;
   pending_.add_gc_type(static_cast<int32_t>(type));
   pending_.add_gc_pause_us(absl::ToInt64Microseconds(pause));
 }
 
 void EventForwarder::OnRestore(absl::Duration duration, bool on_request_path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   if (pending_.restore_us_size() >= kMaxEventsPerBatch) return;
   pending_.add_restore_us(absl::ToInt64Microseconds(duration));
   pending_.add_restore_on_path(on_request_path);
 }
 
 void EventForwarder::OnAcquireWait(absl::Duration wait) {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   if (pending_.acquire_wait_us_size() >= kMaxEventsPerBatch) return;
   pending_.add_acquire_wait_us(absl::ToInt64Microseconds(wait));
 }
 
 void EventForwarder::OnCondemned(engine::CondemnReason reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   if (pending_.condemned_size() >= kMaxEventsPerBatch) return;
   pending_.add_condemned(static_cast<int32_t>(reason));
 }
 
 void EventForwarder::OnEviction() {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   pending_.set_evictions(pending_.evictions() + 1);
 }
 
 wire::Stats EventForwarder::TakeStats() {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   wire::Stats taken;
   taken.Swap(&pending_);
   return taken;

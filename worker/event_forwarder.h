@@ -7,9 +7,8 @@
 #ifndef ISOPOOL_WORKER_EVENT_FORWARDER_H_
 #define ISOPOOL_WORKER_EVENT_FORWARDER_H_
 
-#include <mutex>
-
 #include "absl/base/thread_annotations.h"
+#include "base/mutex.h"
 #include "engine/observer.h"
 #include "pool/pool_observer.h"
 #include "worker/protocol.pb.h"
@@ -28,7 +27,7 @@ class EventForwarder : public engine::EngineObserver, public pool::PoolObserver 
   wire::Stats TakeStats();
 
  private:
-  std::mutex mu_;
+  base::Mutex mu_;
   wire::Stats pending_ ABSL_GUARDED_BY(mu_);
 };
 

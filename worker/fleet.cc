@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<WorkerFleet>> WorkerFleet::Start(
                                                      observer, engine_observer, pool_observer));
   // The slots exist before any worker does: a worker reports (stats) as soon as it is ready.
   {
-    std::lock_guard<std::mutex> lock(fleet->mu_);
+    base::MutexLock lock(&fleet->mu_);
     for (int i = 0; i < fleet->options_.workers; ++i) {
       fleet->slots_.push_back(std::make_unique<Slot>());
     }
@@ -103,7 +103,7 @@ absl::StatusOr<std::unique_ptr<WorkerFleet>> WorkerFleet::Start(
     bool spare = i >= fleet->options_.workers;
     absl::StatusOr<std::shared_ptr<WorkerProcess>> process = fleet->Spawn(spare ? -1 : i);
     if (!process.ok()) return process.status();
-    std::lock_guard<std::mutex> lock(fleet->mu_);
+    base::MutexLock lock(&fleet->mu_);
     if (spare) {
       fleet->spares_.push_back(*std::move(process));
       continue;
@@ -123,7 +123,7 @@ WorkerFleet::~WorkerFleet() {
   std::vector<Completion> completions;
   std::vector<std::shared_ptr<WorkerProcess>> processes;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     stopping_ = true;
     for (auto& [id, call] : calls_) {
       completions.emplace_back(std::move(call->done),
@@ -133,12 +133,12 @@ WorkerFleet::~WorkerFleet() {
     waiting_.clear();
     suspects_.clear();
   }
-  changed_.notify_all();
+  changed_.SignalAll();
   if (monitor_.joinable()) monitor_.join();
   if (respawner_.joinable()) respawner_.join();
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    changed_.wait(lock, [this] { return loaders_running_ == 0; });
+    base::MutexLock lock(&mu_);
+    while (loaders_running_ != 0) changed_.Wait(&mu_);
     for (auto& slot : slots_) {
       if (slot->process) processes.push_back(std::move(slot->process));
     }
@@ -154,7 +154,7 @@ WorkerFleet::~WorkerFleet() {
 absl::StatusOr<std::shared_ptr<WorkerProcess>> WorkerFleet::Spawn(int slot) {
   uint64_t generation;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     generation = next_generation_++;
   }
   WorkerProcess::Options options;
@@ -173,7 +173,7 @@ bool WorkerFleet::Submit(Call call, CallDone done) {
   std::vector<Send> sends;
   std::vector<Completion> completions;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     std::string key = CrashKey(call);
     auto loop = crash_loops_.find(key);
     if (stopping_) {
@@ -238,7 +238,7 @@ int WorkerFleet::PickSlot(const InFlight& call) {
 
 void WorkerFleet::DispatchLocked(std::vector<Send>* sends) {
   absl::Time now = absl::Now();
-  auto assign = [&](uint64_t id, InFlight& call, int s) {
+  auto assign = [&](uint64_t id, InFlight& call, int s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Slot& slot = *slots_[s];
     call.slot = s;
     call.generation = slot.generation;
@@ -310,7 +310,7 @@ void WorkerFleet::InstallLocked(Slot& slot) {
     slot.up = false;
     dead_.push_back(std::move(slot.process));
     slot.respawn_at = absl::Now();
-    changed_.notify_all();
+    changed_.SignalAll();
     return;
   }
   slot.up = true;
@@ -327,7 +327,7 @@ void WorkerFleet::OnOutcome(WorkerProcess& worker, uint64_t call_id, CallOutcome
   std::vector<Send> sends;
   std::vector<Completion> completions;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     auto it = calls_.find(call_id);
     Slot* current = CurrentSlot(worker);
     if (it == calls_.end() || current == nullptr || it->second->slot != worker.slot() ||
@@ -421,7 +421,7 @@ void WorkerFleet::OnUnresponsive(WorkerProcess& worker, uint64_t call_id) {
   std::vector<Completion> completions;
   std::vector<Send> sends;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     auto it = calls_.find(call_id);
     Slot* slot = CurrentSlot(worker);
     if (it == calls_.end() || slot == nullptr || it->second->slot != worker.slot() ||
@@ -448,7 +448,7 @@ void WorkerFleet::OnExit(WorkerProcess& worker, const WorkerExit& exit) {
   std::vector<std::string> rewarm_ids;
   int reruns = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     if (stopping_) return;
     Slot* current = CurrentSlot(worker);
     if (current == nullptr) {  // a spare died idle: drop it, the respawner makes another
@@ -459,7 +459,7 @@ void WorkerFleet::OnExit(WorkerProcess& worker, const WorkerExit& exit) {
           break;
         }
       }
-      changed_.notify_all();
+      changed_.SignalAll();
       return;
     }
     Slot& slot = *current;
@@ -534,7 +534,7 @@ void WorkerFleet::OnExit(WorkerProcess& worker, const WorkerExit& exit) {
     }
     DispatchLocked(&sends);
   }
-  changed_.notify_all();
+  changed_.SignalAll();
   if (rewarm != nullptr) {
     for (const std::string& id : rewarm_ids) rewarm->SendPrewarm(id);
   }
@@ -544,15 +544,15 @@ void WorkerFleet::OnExit(WorkerProcess& worker, const WorkerExit& exit) {
 }
 
 void WorkerFleet::RespawnLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   while (!stopping_) {
     // Destroy dead processes first (joins their reader threads, which have reported).
     if (!dead_.empty()) {
       std::vector<std::shared_ptr<WorkerProcess>> dead;
       dead.swap(dead_);
-      lock.unlock();
+      mu_.Unlock();
       dead.clear();
-      lock.lock();
+      mu_.Lock();
       continue;
     }
     absl::Time now = absl::Now();
@@ -573,20 +573,16 @@ void WorkerFleet::RespawnLoop() {
       spare_due = false;
     }
     if (due < 0 && !spare_due) {
-      if (earliest == absl::InfiniteFuture()) {
-        changed_.wait(lock);
-      } else {
-        changed_.wait_until(lock, absl::ToChronoTime(earliest));
-      }
+      changed_.WaitWithDeadline(&mu_, earliest);
       continue;
     }
     if (due >= 0) slots_[due]->respawn_at = absl::InfiniteFuture();
-    lock.unlock();
+    mu_.Unlock();
     absl::StatusOr<std::shared_ptr<WorkerProcess>> process = Spawn(due);
     std::vector<Send> sends;
     std::vector<std::string> rewarm;
     std::shared_ptr<WorkerProcess> fresh;
-    lock.lock();
+    mu_.Lock();
     if (stopping_) {
       if (process.ok()) dead_.push_back(*std::move(process));
       break;
@@ -595,12 +591,12 @@ void WorkerFleet::RespawnLoop() {
       absl::Time retry = absl::Now() + options_.max_respawn_backoff;
       if (due >= 0) slots_[due]->respawn_at = retry;
       spare_at_ = retry;
-      lock.unlock();
+      mu_.Unlock();
       WorkerExit failed;
       failed.reason = ExitReason::kExited;
       failed.exit_code = -1;
       observer_.OnWorkerExit(due, failed);
-      lock.lock();
+      mu_.Lock();
       continue;
     }
     if (due < 0) {
@@ -615,15 +611,15 @@ void WorkerFleet::RespawnLoop() {
     rewarm.assign(slot.recent.begin(), slot.recent.end());
     DispatchLocked(&sends);
     fresh = slot.process;
-    lock.unlock();
+    mu_.Unlock();
     for (const std::string& id : rewarm) fresh->SendPrewarm(id);
     Flush(std::move(sends), {});
-    lock.lock();
+    mu_.Lock();
   }
 }
 
 void WorkerFleet::MonitorLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   while (!stopping_) {
     std::vector<Completion> completions;
     std::vector<std::pair<std::shared_ptr<WorkerProcess>, uint64_t>> stuck;
@@ -669,7 +665,7 @@ void WorkerFleet::MonitorLoop() {
       }
       ++it;
     }
-    lock.unlock();
+    mu_.Unlock();
     for (auto& [process, resident] : over_cap) {
       process->Kill(ExitReason::kMemoryCap, 0, resident);
     }
@@ -678,9 +674,10 @@ void WorkerFleet::MonitorLoop() {
       process->Kill(ExitReason::kUnresponsive, call_id);
     }
     for (auto& [done, outcome] : completions) done(std::move(outcome));
-    lock.lock();
-    changed_.wait_for(lock, absl::ToChronoNanoseconds(options_.rss_interval),
-                      [this] { return stopping_; });
+    mu_.Lock();
+    const absl::Time next_round = absl::Now() + options_.rss_interval;
+    while (!stopping_ && !changed_.WaitWithDeadline(&mu_, next_round)) {
+    }
   }
 }
 
@@ -688,7 +685,7 @@ void WorkerFleet::OnNeedSnapshot(WorkerProcess& worker, uint64_t request_id,
                                  const std::string& snapshot_id) {
   std::shared_ptr<WorkerProcess> process;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     const Slot* slot = CurrentSlot(worker);
     if (stopping_ || slot == nullptr) return;
     process = slot->process;
@@ -707,33 +704,33 @@ void WorkerFleet::OnNeedSnapshot(WorkerProcess& worker, uint64_t request_id,
       reply.set_status_message(std::string(loaded.status().message()));
     }
     process->SendSnapshot(reply);
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     --loaders_running_;
-    changed_.notify_all();
+    changed_.SignalAll();
   }).detach();
 }
 
 void WorkerFleet::OnStats(WorkerProcess& worker, const wire::Stats& stats) {
   ReplayStats(stats, engine_observer_, pool_observer_);
   if (!stats.has_pool()) return;  // events that came with an outcome
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   if (Slot* slot = CurrentSlot(worker)) slot->stats = DecodePoolStats(stats.pool());
 }
 
 void WorkerFleet::OnWarmed(WorkerProcess& worker, const std::string& snapshot_id,
                            absl::Status status) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     warmed_[{worker.slot(), snapshot_id}] = std::move(status);
   }
-  changed_.notify_all();
+  changed_.SignalAll();
 }
 
 absl::Status WorkerFleet::Prewarm(const std::string& snapshot_id, absl::Time deadline) {
   std::shared_ptr<WorkerProcess> process;
   int chosen;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     uint64_t id_hash = std::hash<std::string>()(snapshot_id);
     chosen = -1;
     uint64_t best = 0;
@@ -752,10 +749,10 @@ absl::Status WorkerFleet::Prewarm(const std::string& snapshot_id, absl::Time dea
     if (slots_[chosen]->recent.size() > kRecentSnapshots) slots_[chosen]->recent.pop_back();
   }
   process->SendPrewarm(snapshot_id);
-  std::unique_lock<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   auto key = std::make_pair(chosen, snapshot_id);
-  changed_.wait_until(lock, absl::ToChronoTime(deadline),
-                      [&] { return stopping_ || warmed_.count(key) > 0; });
+  while (!stopping_ && warmed_.count(key) == 0 && !changed_.WaitWithDeadline(&mu_, deadline)) {
+  }
   auto it = warmed_.find(key);
   if (it == warmed_.end()) return absl::DeadlineExceededError("no isolate was warm in time");
   absl::Status status = it->second;
@@ -766,7 +763,7 @@ absl::Status WorkerFleet::Prewarm(const std::string& snapshot_id, absl::Time dea
 void WorkerFleet::Remove(const std::string& snapshot_id) {
   std::vector<std::shared_ptr<WorkerProcess>> processes;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     for (auto& slot : slots_) {
       auto seen = std::find(slot->recent.begin(), slot->recent.end(), snapshot_id);
       if (seen != slot->recent.end()) slot->recent.erase(seen);
@@ -777,7 +774,7 @@ void WorkerFleet::Remove(const std::string& snapshot_id) {
 }
 
 pool::PoolStats WorkerFleet::Stats() {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   pool::PoolStats total;
   for (const auto& slot : slots_) {
     const pool::PoolStats& s = slot->stats;
@@ -796,7 +793,7 @@ pool::PoolStats WorkerFleet::Stats() {
 }
 
 std::vector<WorkerFleet::WorkerInfo> WorkerFleet::Workers() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   std::vector<WorkerInfo> workers;
   for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
     const Slot& slot = *slots_[i];
@@ -814,7 +811,7 @@ std::vector<WorkerFleet::WorkerInfo> WorkerFleet::Workers() const {
 }
 
 int WorkerFleet::CrashLooping() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   absl::Time now = absl::Now();
   int n = 0;
   for (const auto& [key, state] : crash_loops_) n += state->refused_until > now ? 1 : 0;
@@ -822,7 +819,7 @@ int WorkerFleet::CrashLooping() const {
 }
 
 bool WorkerFleet::Serving() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  base::MutexLock lock(&mu_);
   for (const auto& slot : slots_) {
     if (slot->up) return true;
   }

@@ -39,13 +39,11 @@
 #ifndef ISOPOOL_WORKER_FLEET_H_
 #define ISOPOOL_WORKER_FLEET_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,6 +51,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "engine/observer.h"
 #include "pool/pool_observer.h"
 #include "worker/call_runner.h"
@@ -186,8 +185,8 @@ class WorkerFleet : public CallRunner, private WorkerEvents {
   engine::EngineObserver& engine_observer_;
   pool::PoolObserver& pool_observer_;
 
-  mutable std::mutex mu_;
-  std::condition_variable changed_;
+  mutable base::Mutex mu_;
+  base::CondVar changed_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_call_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, std::unique_ptr<InFlight>> calls_ ABSL_GUARDED_BY(mu_);

@@ -8,7 +8,7 @@ namespace isopool::worker {
 absl::StatusOr<pool::LoadedSnapshot> RemoteSnapshotSource::Load(const std::string& snapshot_id) {
   uint64_t request_id;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     if (closed_) return absl::UnavailableError("the supervisor channel is closed");
     request_id = next_request_++;
     pending_[request_id];
@@ -19,10 +19,10 @@ absl::StatusOr<pool::LoadedSnapshot> RemoteSnapshotSource::Load(const std::strin
   absl::Status sent = control_.Send(message.SerializeAsString());
   wire::SnapshotReply reply;
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (sent.ok()) {
-      answered_.wait_until(lock, absl::ToChronoTime(absl::Now() + timeout_),
-                           [&] { return closed_ || pending_[request_id].has_value(); });
+    base::MutexLock lock(&mu_);
+    const absl::Time deadline = absl::Now() + timeout_;
+    while (sent.ok() && !closed_ && !pending_[request_id].has_value() &&
+           !answered_.WaitWithDeadline(&mu_, deadline)) {
     }
     std::optional<wire::SnapshotReply> answer = std::move(pending_[request_id]);
     pending_.erase(request_id);
@@ -48,20 +48,20 @@ absl::StatusOr<pool::LoadedSnapshot> RemoteSnapshotSource::Load(const std::strin
 
 void RemoteSnapshotSource::Deliver(wire::SnapshotReply reply) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     auto it = pending_.find(reply.request_id());
     if (it == pending_.end()) return;  // timed out meanwhile
     it->second = std::move(reply);
   }
-  answered_.notify_all();
+  answered_.SignalAll();
 }
 
 void RemoteSnapshotSource::Close() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     closed_ = true;
   }
-  answered_.notify_all();
+  answered_.SignalAll();
 }
 
 }  // namespace isopool::worker

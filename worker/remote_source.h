@@ -7,14 +7,13 @@
 #ifndef ISOPOOL_WORKER_REMOTE_SOURCE_H_
 #define ISOPOOL_WORKER_REMOTE_SOURCE_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "pool/snapshot_source.h"
 #include "worker/channel.h"
 #include "worker/protocol.pb.h"
@@ -35,8 +34,8 @@ class RemoteSnapshotSource : public pool::SnapshotSource {
  private:
   MessageSocket& control_;
   const absl::Duration timeout_;
-  std::mutex mu_;
-  std::condition_variable answered_;
+  base::Mutex mu_;
+  base::CondVar answered_;
   uint64_t next_request_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<uint64_t, std::optional<wire::SnapshotReply>> pending_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

@@ -24,7 +24,6 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/lockdown.h"
+#include "base/mutex.h"
 #include "engine/runtime.h"
 #include "worker/call_host.h"
 #include "worker/channel.h"
@@ -57,7 +57,7 @@ constexpr char kFaultPrefix[] = "__isopool_fault__:";
 class RunningCalls {
  public:
   void Set(pthread_t thread, uint64_t call_id) {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     for (Slot& slot : slots_) {
       if (pthread_equal(slot.thread, thread)) {
         slot.call_id = call_id;
@@ -67,7 +67,7 @@ class RunningCalls {
     slots_.push_back({thread, call_id});
   }
   uint64_t Get(pthread_t thread) {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     for (const Slot& slot : slots_) {
       if (pthread_equal(slot.thread, thread)) return slot.call_id;
     }
@@ -79,7 +79,7 @@ class RunningCalls {
     pthread_t thread;
     uint64_t call_id;
   };
-  std::mutex mu_;
+  base::Mutex mu_;
   std::vector<Slot> slots_;
 };
 

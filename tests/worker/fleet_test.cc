@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "base/mutex.h"
 #include "engine/pack_process.h"
 #include "gtest/gtest.h"
 #include "worker/codec.h"
@@ -48,7 +49,7 @@ const std::string& Envelope() {
 class Loader {
  public:
   absl::StatusOr<WorkerFleet::EnvelopeAndPolicy> operator()(const std::string& id) {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     ++loads_[id];
     if (id.rfind("missing", 0) == 0) return absl::NotFoundError("no such snapshot");
     WorkerFleet::EnvelopeAndPolicy loaded;
@@ -58,13 +59,13 @@ class Loader {
     return loaded;
   }
   int loads(const std::string& id) {
-    std::lock_guard<std::mutex> lock(mu_);
+    base::MutexLock lock(&mu_);
     return loads_[id];
   }
 
  private:
-  std::mutex mu_;
-  std::map<std::string, int> loads_;
+  base::Mutex mu_;
+  std::map<std::string, int> loads_ ABSL_GUARDED_BY(mu_);
 };
 
 class FleetTest : public ::testing::Test {
