@@ -5,7 +5,6 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -415,10 +414,6 @@ void Metrics::OnQuarantine(absl::string_view id, absl::string_view reason) {
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 Metrics::MakeGrpcInterceptorFactory() {
   return std::make_unique<InterceptorFactory>(*families_);
-}
-
-std::string Metrics::Render() const {
-  return prometheus::TextSerializer().Serialize(collector_->Collect());
 }
 
 }  // namespace isopool::service

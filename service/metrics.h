@@ -90,9 +90,6 @@ class Metrics : public engine::EngineObserver,
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
   MakeGrpcInterceptorFactory();
 
-  // The text exposition of every metric, as /metrics serves it (for tests and debugging).
-  std::string Render() const;
-
  private:
   struct Families;
   class Collector;

@@ -58,11 +58,6 @@ int Executor::threads() const {
   return running_;
 }
 
-int Executor::queued() const {
-  absl::MutexLock lock(&mu_);
-  return static_cast<int>(queue_.size());
-}
-
 void* Executor::ThreadMain(void* self) {
   static_cast<Executor*>(self)->Loop();
   return nullptr;

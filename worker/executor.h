@@ -40,7 +40,6 @@ class Executor {
 
   // Threads running now (normal plus replacements).
   int threads() const;
-  int queued() const;
 
  private:
   static void* ThreadMain(void* self);
