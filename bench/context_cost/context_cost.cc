@@ -151,6 +151,7 @@ int main(int argc, char** argv) {
   for (const Case& c : cases) {
     if (c.name.rfind(only, 0) != 0) continue;
     std::vector<double> samples;
+    samples.reserve(static_cast<size_t>(rounds));
     for (int r = 0; r < rounds; ++r) samples.push_back(MeanMicros(c, watchdog, calls));
     std::sort(samples.begin(), samples.end());
     std::printf("%-28s median %8.1f us  min %8.1f  max %8.1f\n", c.name.c_str(),

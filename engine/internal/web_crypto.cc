@@ -69,12 +69,12 @@ void Fail(v8::Isolate* isolate, absl::string_view message) {
 
 Pkey ParsePrivate(const View& der) {
   const unsigned char* p = der.data;
-  return Pkey(d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.length)));
+  return Pkey(d2i_AutoPrivateKey(nullptr, &p, static_cast<int64_t>(der.length)));
 }
 
 Pkey ParsePublic(const View& der) {
   const unsigned char* p = der.data;
-  return Pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.length)));
+  return Pkey(d2i_PUBKEY(nullptr, &p, static_cast<int64_t>(der.length)));
 }
 
 // The randomness sign and generateKey draw (ECDSA nonces, PSS salts, key material) comes from
@@ -255,8 +255,8 @@ void Sign(const Info& info) {
   signature.resize(length);
   if (kind == "ECDSA") {  // DER -> r || s
     const unsigned char* p = signature.data();
-    Sig sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(signature.size())));
-    if (!sig || out.length < static_cast<size_t>(2 * curve_bytes)) {
+    Sig sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<int64_t>(signature.size())));
+    if (!sig || out.length < 2 * static_cast<size_t>(curve_bytes)) {
       return Fail(isolate, "signing failed");
     }
     const BIGNUM* r = nullptr;
@@ -291,7 +291,7 @@ void Verify(const Info& info) {
   }
   std::vector<unsigned char> encoded(signature.data, signature.data + signature.length);
   if (kind == "ECDSA") {  // r || s -> DER; a wrong length is simply not a valid signature
-    if (curve_bytes <= 0 || signature.length != static_cast<size_t>(2 * curve_bytes)) {
+    if (curve_bytes <= 0 || signature.length != 2 * static_cast<size_t>(curve_bytes)) {
       info.GetReturnValue().Set(false);
       return;
     }

@@ -73,8 +73,9 @@ TEST(WebDifferentialTest, SameOutcomesAsNode) {
   ASSERT_TRUE(r.status.ok()) << r.status;
   ASSERT_FALSE(r.error) << r.error->message << "\n" << r.error->stack;
   std::string shown = r.result_json;
-  for (size_t at = 0; (at = shown.find("\\n", at)) != std::string::npos;)
+  for (size_t at = 0; (at = shown.find("\\n", at)) != std::string::npos;) {
     shown.replace(at, 2, "\n");
+  }
   EXPECT_NE(r.result_json.find(R"("differences":[]})"), std::string::npos) << shown;
   // The corpus really ran: hundreds of cases, not an empty map.
   EXPECT_EQ(r.result_json.find(R"({"cases":0,)"), std::string::npos) << r.result_json;

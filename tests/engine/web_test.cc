@@ -21,8 +21,9 @@ using testing::RunSource;
 std::string Json(const std::string& source, CallLimits limits = QuickLimits()) {
   CallResult r = RunSource(source, limits);
   if (!r.status.ok()) return "STATUS " + r.status.ToString();
-  if (r.error)
+  if (r.error) {
     return std::string("ERROR ") + ErrorKindName(r.error->kind) + ": " + r.error->message;
+  }
   return r.result_json;
 }
 
