@@ -1,5 +1,6 @@
-// EnvelopeReader: the one thing pool/ needs from the store -- the verified bytes of a
-// snapshot envelope, by id.
+// EnvelopeReader: the one thing the service's SnapshotCatalog (what feeds pool/'s
+// SnapshotSource) needs from the store -- the verified bytes of a snapshot envelope, by id.
+// pool/ itself never sees the store.
 //
 //   absl::StatusOr<std::string> envelope = reader.ReadEnvelope("sha256:9f86d0...");
 //   if (!envelope.ok()) ...  // NotFound, DataLoss (corrupt, quarantined), InvalidArgument
