@@ -1,6 +1,8 @@
 // child_environment.h: the environment of a child process that runs untrusted JavaScript
 // (isopool_worker, isopool_pack): nothing of the server's but where shared libraries are, when
-// the operator had to say (LD_LIBRARY_PATH, for copied binaries; installed ones need nothing).
+// the operator had to say (LD_LIBRARY_PATH, for copied binaries; installed ones need nothing),
+// and the sanitizer runtimes' own options (*SAN_OPTIONS: suppressions for sanitizer builds; they
+// configure nothing else).
 //
 //   ChildEnvironment env;
 //   posix_spawn(&pid, path, &actions, &attr, argv, env.envp());
@@ -18,8 +20,11 @@ namespace isopool::base {
 class ChildEnvironment {
  public:
   ChildEnvironment() {
-    if (const char* value = std::getenv("LD_LIBRARY_PATH"); value != nullptr) {
-      entries_.push_back(std::string("LD_LIBRARY_PATH=") + value);
+    for (const char* name :
+         {"LD_LIBRARY_PATH", "ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS"}) {
+      if (const char* value = std::getenv(name); value != nullptr) {
+        entries_.push_back(std::string(name) + "=" + value);
+      }
     }
     for (std::string& entry : entries_) pointers_.push_back(entry.data());
     pointers_.push_back(nullptr);

@@ -34,6 +34,22 @@ struct LockdownOptions {
 
 absl::Status LockDown(const LockdownOptions& options = {});
 
+// True in ThreadSanitizer builds (tests only): TSan symbolizes its reports, and matches
+// suppressions, by reading the binaries, which a locked-down process may not open; callers skip
+// LockDown there.
+inline constexpr bool kThreadSanitizerBuild =
+#if defined(__SANITIZE_THREAD__)
+    true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    true;
+#else
+    false;
+#endif
+#else
+    false;
+#endif
+
 }  // namespace isopool::base
 
 #endif  // ISOPOOL_BASE_LOCKDOWN_H_

@@ -176,7 +176,10 @@ JsIsolate::~JsIsolate() {
     v8::Isolate::Scope scope(isolate);
     v8_->spares.clear();  // Globals must be reset while the isolate is alive
     v8_->shared.Reset();
-    if (v8_->web) v8_->web->Dispose();
+    // Destroyed, not only disposed, while the isolate lives: ~WebHost reads the isolate's data
+    // slots, and V8State (its owner) is destroyed after isolate->Dispose() below (TSan found
+    // the use after free in a worker process).
+    v8_->web.reset();
   }
   isolate->Dispose();
 }
