@@ -7,6 +7,11 @@
 // Run in Node: node corpus.js   (prints the JSON map)
 'use strict';
 
+// Debian 12's own Node (18) keeps WebCrypto off the global object; isopool and Node 20 have it.
+if (typeof crypto === 'undefined' && typeof require === 'function') {
+  globalThis.crypto = require('crypto').webcrypto;
+}
+
 function attempt(body) {
   try {
     return body();
