@@ -33,6 +33,9 @@ start_server() {
   local data="$TMP/data.$n"
   SERVER_LOG="$TMP/server.$n.log"
   mkdir -p "$data"
+  # Created here, not by the background job's redirection: the loop below may read it first, and
+  # a failing sed under pipefail + errexit would end the test.
+  : >"$SERVER_LOG"
   "$SERVER_BIN" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --data_dir="$data" \
     --pack_binary="$PACK_BIN" "$@" 2>"$SERVER_LOG" &
   SERVER_PID=$!
