@@ -34,14 +34,14 @@ struct LockdownOptions {
 
 absl::Status LockDown(const LockdownOptions& options = {});
 
-// True in ThreadSanitizer builds (tests only): TSan symbolizes its reports, and matches
-// suppressions, by reading the binaries, which a locked-down process may not open; callers skip
-// LockDown there.
-inline constexpr bool kThreadSanitizerBuild =
-#if defined(__SANITIZE_THREAD__)
+// True in sanitizer builds (tests only), where callers skip LockDown: ThreadSanitizer
+// symbolizes its reports, and matches suppressions, by reading the binaries, and LeakSanitizer
+// stops the process with ptrace at exit; a locked-down process may do neither.
+inline constexpr bool kSanitizerBuild =
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
     true;
 #elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
     true;
 #else
     false;

@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   // From here on the bundle's code runs: no new files, sockets or processes.
   tzset();
   if (absl::Status s =
-          isopool::base::kThreadSanitizerBuild ? absl::OkStatus() : isopool::base::LockDown();
+          isopool::base::kSanitizerBuild ? absl::OkStatus() : isopool::base::LockDown();
       !s.ok()) {
     std::cerr << s.message();
     return isopool::engine::kPackExitFailed;

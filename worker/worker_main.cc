@@ -129,7 +129,7 @@ class Worker {
     while (host_->pools().Stats("").warm == 0 && absl::Now() < give_up) {
       absl::SleepFor(absl::Milliseconds(1));
     }
-    if (init_.lockdown() && !base::kThreadSanitizerBuild) {
+    if (init_.lockdown() && !base::kSanitizerBuild) {
       tzset();  // /etc/localtime cannot be opened once locked down
       if (absl::Status s = base::LockDown(); !s.ok()) Fail(std::string(s.message()));
     }
