@@ -480,6 +480,18 @@ void WorkerFleet::OnExit(WorkerProcess& worker, const WorkerExit& exit) {
     slot.respawn_at = now + backoff;
     uint64_t culprit = exit.culprit;
     if (slot.probation && slot.solo_call != 0) culprit = slot.solo_call;  // it ran alone
+    if (culprit == 0 && exit.reason == ExitReason::kMemoryCap) {
+      // The memory was the one call's it had: no need to run it again to find out.
+      uint64_t only = 0;
+      int count = 0;
+      for (const auto& [id, call] : calls_) {
+        if (call->slot == worker.slot() && call->generation == worker.generation()) {
+          only = id;
+          ++count;
+        }
+      }
+      if (count == 1) culprit = only;
+    }
     slot.probation = false;
     slot.solo_call = 0;
     slot.in_flight = 0;

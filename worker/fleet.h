@@ -14,10 +14,10 @@
 //    a structured ScriptError (MEMORY_LIMIT for an out-of-memory, WORKER_CRASHED for a crash,
 //    TIMEOUT "unresponsive"), and every other call the worker had is run again elsewhere.
 //    Scripts have no I/O, so running one again has no effect outside its isolate.
-//  - The culprit is unknown (killed from outside, RSS over the cap): every call it had is a
-//    suspect, and suspects run again one at a time on a worker that runs nothing else
-//    (probation). One that kills that worker too is the culprit; no healthy worker with other
-//    calls dies for it.
+//  - The culprit is unknown (killed from outside, or RSS over the cap with several calls in
+//    flight; with one, that call is the culprit): every call it had is a suspect, and suspects run
+//    again one at a time on a worker that runs nothing else (probation). One that kills that worker
+//    too is the culprit; no healthy worker with other calls dies for it.
 //  - A call runs at most 1 + max_reruns times.
 // A spare process (started, V8 up, blank pool warm) takes the dead worker's slot at once and
 // rewarms the snapshots the slot served recently; a new spare is started in the background, at
