@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Quick start, part 2: installs what is missing and runs the whole test suite.
 # Prints Bazel's per-target results, then one plain line "N passed, N failed" counting test
-# targets; exits non-zero when any target failed (or failed to build).
+# targets (from Bazel's Build Event Protocol: tools/bep_test_counts.py; cached passes count as
+# passed; flaky, timed out, not run and failed to build count as failed; a build that broke
+# before any test target was known counts as one failure); exits non-zero when any failed.
 #   --lint   first argument: also runs tools/lint.sh after the tests (on the built tree) and
 #            counts it as one more target (CI does this: .ci/run).
 # Other arguments go to `bazel test` (e.g. --config=asan).
@@ -18,17 +20,15 @@ for dir in tests/deploy examples/node tests/web_bundles; do
   [ -f "$dir/package-lock.json" ] && { bash tools/npm_test_deps.sh "$dir" || exit 1; }
 done
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-bazel test --noshow_progress --test_summary=short --test_output=errors "$@" //... 2>&1 | tee "$log"
-bazel_status=${PIPESTATUS[0]}
-
-# Bazel's summary lines: "//pkg:target   PASSED in 1.2s", "(cached) PASSED", "FAILED", ...
-passed=$(grep -cE '^//[^ ]+[[:space:]]+(\(cached\) )?PASSED' "$log")
-failed=$(grep -cE '^//[^ ]+[[:space:]]+(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|INCOMPLETE|FLAKY|FAILED TO BUILD)' "$log")
-if [ "$bazel_status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  failed=1  # the build itself broke before any target ran
-fi
+# Bazel prints its per-target results; the counts come from its Build Event Protocol file
+# (tools/bep_test_counts.py), not from that text.
+bep=$(mktemp)
+trap 'rm -f "$bep"' EXIT
+bazel test --noshow_progress --test_summary=short --test_output=errors \
+  --build_event_json_file="$bep" "$@" //...
+bazel_status=$?
+read -r passed failed < <(/usr/bin/python3 tools/bep_test_counts.py "$bep")
+[[ "${passed:-}${failed:-}" =~ ^[0-9]+$ ]] || { passed=0 failed=1; }  # the counter itself broke
 lint_status=0
 if [ $lint = 1 ]; then
   bash tools/lint.sh
