@@ -54,6 +54,8 @@ class IsopoolService final : public v1::Isopool::CallbackService {
   void StartDraining();
   // Waits until no accepted call is in flight, or `deadline`; true when idle.
   bool WaitIdle(absl::Time deadline);
+  // UploadSnapshot calls holding an upload slot now (a refused one holds it for an instant).
+  int uploads_in_progress() const { return uploads_.load(); }
 
  private:
   class UploadReactor;

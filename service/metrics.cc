@@ -46,6 +46,16 @@ struct Metrics::Families {
                           .Name("isopool_pool_isolates")
                           .Help("Isolates by state, across all snapshot pools")
                           .Register(r)),
+        calls_waiting(prometheus::BuildGauge()
+                          .Name("isopool_calls_waiting")
+                          .Help("Execute calls waiting for a worker or an isolate (the queue)")
+                          .Register(r)
+                          .Add({})),
+        uploads_in_progress(prometheus::BuildGauge()
+                                .Name("isopool_uploads_in_progress")
+                                .Help("UploadSnapshot calls accepted and not yet answered")
+                                .Register(r)
+                                .Add({})),
         restore_duration(prometheus::BuildHistogram()
                              .Name("isopool_isolate_restore_duration_seconds")
                              .Help("Time to restore one isolate from its snapshot")
@@ -188,6 +198,8 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Histogram>& execute_duration;
   prometheus::Histogram& queue_wait;
   prometheus::Family<prometheus::Gauge>& pool_isolates;
+  prometheus::Gauge& calls_waiting;
+  prometheus::Gauge& uploads_in_progress;
   prometheus::Family<prometheus::Histogram>& restore_duration;
   prometheus::Family<prometheus::Counter>& condemned;
   prometheus::Counter& evictions;
@@ -242,6 +254,8 @@ class Metrics::Collector : public prometheus::Collectable {
       f.pool_isolates.Add({{"state", "warm"}}).Set(g.pool.warm);
       f.pool_isolates.Add({{"state", "busy"}}).Set(g.pool.busy);
       f.pool_isolates.Add({{"state", "restoring"}}).Set(g.pool.restoring);
+      f.calls_waiting.Set(g.pool.waiting);
+      f.uploads_in_progress.Set(g.uploads_in_progress);
       f.memory_budget.Set(static_cast<double>(g.pool.memory_budget_bytes));
       f.memory_used.Set(static_cast<double>(g.pool.memory_used_bytes));
       f.heap_used.Set(static_cast<double>(g.pool.heap_used_bytes));
@@ -319,6 +333,8 @@ Metrics::Metrics()
       collector_(std::make_shared<Collector>(*this)) {}
 
 Metrics::~Metrics() = default;
+
+void Metrics::StopServing() { exposer_.reset(); }
 
 absl::Status Metrics::Serve(const std::string& address) {
   try {  // prometheus-cpp (civetweb) reports a busy port by throwing

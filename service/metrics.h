@@ -41,6 +41,7 @@ struct GaugeSnapshot {
   std::vector<worker::WorkerFleet::WorkerInfo> workers;  // empty with --workers=0
   size_t worker_memory_cap_bytes = 0;
   int crash_looping = 0;
+  int uploads_in_progress = 0;
 };
 
 class Metrics : public engine::EngineObserver,
@@ -55,6 +56,9 @@ class Metrics : public engine::EngineObserver,
   absl::Status Serve(const std::string& address);
   // The port /metrics listens on (after Serve).
   int port() const;
+  // Closes /metrics and waits for scrapes in progress (civetweb joins its threads): after it
+  // returns, the gauge source and scrape hooks are never called again, so what they read may go.
+  void StopServing();
 
   // Called at every scrape to fill the gauges.
   void SetGaugeSource(std::function<GaugeSnapshot()> source);

@@ -67,6 +67,7 @@ worker::WorkerFleet::Options FleetOptions(const ServerConfig& c, const std::stri
 Server::Server(const ServerConfig& config) : config_(config) {}
 
 Server::~Server() {
+  metrics_.StopServing();  // its gauge source reads runner_, store_ and service_
   if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now());
   service_.reset();
   if (opened_store_.shared != nullptr) opened_store_.shared->StopBackground();
@@ -186,6 +187,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       g.worker_memory_cap_bytes = raw->fleet_->memory_cap_bytes();
       g.crash_looping = raw->fleet_->CrashLooping();
     }
+    g.uploads_in_progress = raw->service_->uploads_in_progress();
     return g;
   });
   if (StoreMetrics* store_metrics = server->opened_store_.metrics.get()) {
@@ -230,14 +232,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 }
 
 bool Server::Drain() {
-  Log(LogLevel::kInfo, "drain_start", {{"grace_s", absl::ToInt64Seconds(config_.drain_grace)}});
+  // Refuse first, then say so: a client that saw NOT_SERVING or the log line is refused.
+  service_->StartDraining();
   {
     absl::MutexLock lock(&health_mu_);
     draining_ = true;
     health_->SetServingStatus(false);
     health_->SetServingStatus(kServiceName, false);
   }
-  service_->StartDraining();
+  Log(LogLevel::kInfo, "drain_start", {{"grace_s", absl::ToInt64Seconds(config_.drain_grace)}});
   absl::Time deadline = absl::Now() + config_.drain_grace;
   bool idle = service_->WaitIdle(deadline);
   grpc_server_->Shutdown(absl::ToChronoTime(deadline));

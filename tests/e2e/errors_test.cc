@@ -2,7 +2,6 @@
 // gRPC OK.
 #include <thread>
 
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/server_process.h"
 
@@ -138,7 +137,11 @@ TEST_F(ErrorsTest, UploadsBeyondTheConcurrencyLimitAreRefusedButSequentialOnesNe
         Upload(*stub, Spec("slow"), "let n = 0; for (let i = 0; i < 1e8; i++) n += i;", &response)
             .ok());
   });
-  absl::SleepFor(absl::Milliseconds(150));
+  // The slow build holds the slot once the server counts it in progress.
+  ASSERT_TRUE(server_
+                  ->WaitForMetric("isopool_uploads_in_progress",
+                                  [](double uploads) { return uploads >= 1; })
+                  .ok());
   v1::UploadSnapshotResponse refused;
   grpc::Status status = Upload(*stub_, Spec("meanwhile"), "function g() {}", &refused);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
@@ -150,8 +153,8 @@ TEST_F(ErrorsTest, UploadsBeyondTheConcurrencyLimitAreRefusedButSequentialOnesNe
 // deadline (DEADLINE_EXCEEDED), and beyond the server's pending-call limit they are refused
 // (RESOURCE_EXHAUSTED).
 TEST_F(ErrorsTest, BusyPoolGivesDeadlineExceededAndFullQueueResourceExhausted) {
-  // One worker with one execute thread: the worker holds two calls (one running, one next), the
-  // server queues one more, and refuses the one after.
+  // One worker with one execute thread: the worker holds two calls (one running, one next in its
+  // channel), the server queues one more, and refuses the one after.
   StartServer({"--workers=1", "--execute_threads=1", "--max_pending_calls=1"});
   v1::SnapshotSpec spec = Spec("single");
   spec.mutable_pool()->set_max_isolates(1);
@@ -162,45 +165,41 @@ TEST_F(ErrorsTest, BusyPoolGivesDeadlineExceededAndFullQueueResourceExhausted) {
                      "return ms; }",
                      &uploaded)
                   .ok());
-  absl::Notification started;
   std::thread holder([&] {
     auto stub = server_->Stub();
-    v1::ExecuteRequest request = FunctionRequest("single", "spin", "[1500]");
-    request.mutable_limits()->set_timeout_ms(3000);
-    request.mutable_limits()->set_cpu_ms(3000);
+    v1::ExecuteRequest request = FunctionRequest("single", "spin", "[4000]");
+    request.mutable_limits()->set_timeout_ms(8000);
+    request.mutable_limits()->set_cpu_ms(8000);
     v1::ExecuteResponse response;
-    started.Notify();
-    grpc::Status status = Execute(*stub, request, &response);
+    grpc::Status status = Execute(*stub, request, &response, absl::Seconds(20));
     EXPECT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(response.result_json(), "1500");
+    EXPECT_EQ(response.result_json(), "4000");
   });
-  started.WaitForNotification();
-  absl::SleepFor(absl::Milliseconds(300));
-  // The second call waits for the only isolate, past its deadline.
+  auto busy = [](double isolates) { return isolates >= 1; };
+  ASSERT_TRUE(server_->WaitForMetric("isopool_pool_isolates{state=\"busy\"}", busy).ok());
+  // The second call waits behind the running one, past its deadline. It stays in the worker's
+  // channel (so in its window) until the worker's only thread reads it.
   v1::ExecuteResponse waited;
   grpc::Status deadline =
       Execute(*stub_, FunctionRequest("single", "spin", "[1]"), &waited, absl::Milliseconds(300));
   EXPECT_EQ(deadline.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << deadline.error_message();
-  // Fill the worker (one call holds the isolate, one waits behind it), then the queue (1), then
-  // one more: refused.
-  // Let the timed-out call's execute thread come free, then take it and the queue slot in turn.
-  absl::SleepFor(absl::Milliseconds(150));
-  std::vector<std::thread> waiters;
-  for (int i = 0; i < 2; ++i) {
-    waiters.emplace_back([&] {
-      auto stub = server_->Stub();
-      v1::ExecuteResponse r;
-      Execute(*stub, FunctionRequest("single", "spin", "[1]"), &r, absl::Seconds(5));
-    });
-    absl::SleepFor(absl::Milliseconds(100));
-  }
+  // The worker's window is full, so the next call waits in the server's queue (of one)...
+  std::thread queued([&] {
+    auto stub = server_->Stub();
+    v1::ExecuteResponse r;
+    Execute(*stub, FunctionRequest("single", "spin", "[1]"), &r, absl::Seconds(20));
+  });
+  ASSERT_TRUE(
+      server_->WaitForMetric("isopool_calls_waiting", [](double waiting) { return waiting >= 1; })
+          .ok());
+  // ...and the one after is refused, saying what to do.
   v1::ExecuteResponse refused;
   grpc::Status exhausted = Execute(*stub_, SourceRequest("1"), &refused);
   EXPECT_EQ(exhausted.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << exhausted.error_message();
   EXPECT_NE(exhausted.error_message().find("retry"), std::string::npos);
   holder.join();
-  for (std::thread& t : waiters) t.join();
+  queued.join();
 }
 
 TEST_F(ErrorsTest, DeadlineShorterThanTheScriptTimeoutStopsTheScript) {

@@ -37,8 +37,8 @@ TEST(LifecycleTest, SigtermFinishesInFlightCallsRefusesNewOnesAndExitsZero) {
     calls.emplace_back([&] {
       auto own = (*server)->Stub();
       v1::ExecuteRequest request = FunctionRequest("spin", "spin", "[1500]");
-      request.mutable_limits()->set_timeout_ms(5000);
-      request.mutable_limits()->set_cpu_ms(5000);
+      request.mutable_limits()->set_timeout_ms(8000);
+      request.mutable_limits()->set_cpu_ms(8000);
       v1::ExecuteResponse response;
       grpc::Status status = Execute(*own, request, &response);
       EXPECT_TRUE(status.ok()) << status.error_message();
@@ -46,9 +46,15 @@ TEST(LifecycleTest, SigtermFinishesInFlightCallsRefusesNewOnesAndExitsZero) {
       if (status.ok() && response.result_json() == "1500") ++completed;
     });
   }
-  absl::SleepFor(absl::Milliseconds(400));
+  // Both calls are running in their isolates (the workers report pool stats every 250 ms)...
+  ASSERT_TRUE((*server)
+                  ->WaitForMetric("isopool_pool_isolates{state=\"busy\"}",
+                                  [](double busy) { return busy >= 2; })
+                  .ok())
+      << (*server)->Stderr();
+  // ...when the drain starts; the server logs drain_start once it refuses new calls.
   (*server)->Signal(SIGTERM);
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE((*server)->WaitForLog("\"event\":\"drain_start\"").ok()) << (*server)->Stderr();
 
   v1::ExecuteResponse refused;
   grpc::Status status = Execute(*stub, SourceRequest("1"), &refused, absl::Seconds(2));
