@@ -154,23 +154,19 @@ TEST(LimitsTest, CondemnedIsolateRefusesFurtherCalls) {
 
 // Code that V8 cannot interrupt: a huge fill runs to completion in one builtin. The watchdog
 // still marks the call (timeout) and the isolate is condemned; the worst case is the time the
-// builtin takes, bounded here by the heap limit.
+// builtin takes, bounded here by the heap limit. The fill writes 160 MB, which no machine does in
+// the 1 ms wall limit, so the call always overruns.
 TEST(LimitsTest, UninterruptibleBuiltinIsCondemnedWhenItReturns) {
   IsolateOptions options;
   options.heap_limit_bytes = 512 << 20;
   CallLimits limits = QuickLimits();
-  limits.wall = absl::Milliseconds(5);
+  limits.wall = absl::Milliseconds(1);
   limits.cpu = absl::Seconds(10);
   CallResult r = RunSource("new Array(2e7).fill(1.5).length", limits, options);
-  if (r.error) {
-    EXPECT_TRUE(r.error->kind == ErrorKind::kTimeout || r.error->kind == ErrorKind::kMemoryLimit)
-        << ErrorKindName(r.error->kind);
-    EXPECT_NE(r.condemned, CondemnReason::kNone);
-  } else {
-    // Finished inside 5 ms on a fast machine: then it was not a hostile call at all.
-    EXPECT_EQ(r.result_json, "20000000");
-    EXPECT_LT(r.stats.wall, absl::Milliseconds(5) + absl::Milliseconds(5));
-  }
+  ASSERT_TRUE(r.error.has_value()) << "finished in " << r.stats.wall << ": " << r.result_json;
+  EXPECT_TRUE(r.error->kind == ErrorKind::kTimeout || r.error->kind == ErrorKind::kMemoryLimit)
+      << ErrorKindName(r.error->kind);
+  EXPECT_NE(r.condemned, CondemnReason::kNone);
   ExpectNextCallWorks();
 }
 
