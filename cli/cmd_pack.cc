@@ -8,10 +8,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/types/optional.h"
 #include "base/hash_seed.h"
 #include "base/sha256.h"
@@ -19,8 +16,7 @@
 #include "cli/cli.h"
 #include "cli/spec_flags.h"
 #include "engine/pack_process.h"
-#include "service/config.h"
-#include "service/translate.h"
+#include "service/spec.h"
 
 namespace isopool::cli {
 namespace {
@@ -90,36 +86,16 @@ absl::StatusOr<uint64_t> HashSeed(const CommandLine& line) {
       "in <data_dir>/hash_seed) or set ISOPOOL_HASH_SEED");
 }
 
-// The server settings listed in kHelp, on top of a ServerConfig's defaults.
-absl::StatusOr<service::ServerConfig> TargetServerConfig(const CommandLine& line) {
-  service::ServerConfig config;
-  auto setting = [&line](const std::string& name) -> absl::optional<std::string> {
-    if (line.Has(name)) return line.Get(name);
-    const std::string env = "ISOPOOL_" + absl::AsciiStrToUpper(name);
-    if (const char* value = getenv(env.c_str()); value != nullptr) return std::string(value);
-    return absl::nullopt;
-  };
-  const std::pair<const char*, uint32_t*> numbers[] = {
-      {"default_build_timeout_ms", &config.default_build_timeout_ms},
-      {"max_build_timeout_ms", &config.max_build_timeout_ms},
-      {"default_build_heap_mib", &config.default_build_heap_mib},
-      {"max_build_heap_mib", &config.max_build_heap_mib},
-  };
-  for (const auto& [name, field] : numbers) {
-    absl::optional<std::string> text = setting(name);
-    if (text && !absl::SimpleAtoi(*text, field)) {
-      return absl::InvalidArgumentError(absl::StrCat(name, " must be a number, not '", *text, "'"));
-    }
-  }
-  if (absl::optional<std::string> text = setting("max_isolates_per_snapshot");
-      text && !absl::SimpleAtoi(*text, &config.max_isolates_per_snapshot)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_isolates_per_snapshot must be a number, not '", *text, "'"));
-  }
-  if (absl::optional<std::string> text = setting("v8_flags")) {
-    config.v8_flags = absl::StrSplit(*text, ' ', absl::SkipEmpty());
-  }
-  return config;
+// The server settings listed in kHelp, read as the server reads its flags (service/spec.h):
+// --name, else $ISOPOOL_<NAME>, else the server's default.
+absl::StatusOr<service::BuildSettings> TargetBuildSettings(const CommandLine& line) {
+  return service::ReadBuildSettings(
+      [&line](const std::string& name) -> absl::optional<std::string> {
+        if (line.Has(name)) return line.Get(name);
+        const std::string env = service::SettingEnvironmentVariable(name);
+        if (const char* value = getenv(env.c_str()); value != nullptr) return std::string(value);
+        return absl::nullopt;
+      });
 }
 
 absl::Status WriteAtomically(const std::string& path, const std::string& data) {
@@ -152,10 +128,10 @@ int Run(const Invocation& inv) {
   absl::StatusOr<uint64_t> hash_seed = HashSeed(line);
   if (!hash_seed.ok()) return UsageError(inv, std::string(hash_seed.status().message()));
 
-  absl::StatusOr<service::ServerConfig> config = TargetServerConfig(line);
-  if (!config.ok()) return UsageError(inv, std::string(config.status().message()));
+  absl::StatusOr<service::BuildSettings> settings = TargetBuildSettings(line);
+  if (!settings.ok()) return UsageError(inv, std::string(settings.status().message()));
   engine::PackOptions options;
-  if (absl::Status s = service::SpecToPackOptions(*spec, *config, &options); !s.ok()) {
+  if (absl::Status s = service::SpecToPackOptions(*spec, *settings, &options); !s.ok()) {
     return ReportLocalError(inv, "pack", s);
   }
   if (bundle->empty()) {
@@ -163,7 +139,7 @@ int Run(const Invocation& inv) {
   }
   engine::PackProcessOptions process;
   process.binary = FindPackBinary(line);
-  process.v8_flags = config->v8_flags;
+  process.v8_flags = settings->v8_flags;
   process.hash_seed = *hash_seed;
   if (!Executable(process.binary)) {
     return ReportLocalError(inv, "pack",
@@ -198,11 +174,7 @@ std::vector<FlagSpec> Flags() {
   flags.push_back({"out", true});
   flags.push_back({"pack_binary", true});
   flags.push_back({"hash_seed_file", true});
-  for (const char* setting :
-       {"v8_flags", "default_build_timeout_ms", "max_build_timeout_ms", "default_build_heap_mib",
-        "max_build_heap_mib", "max_isolates_per_snapshot"}) {
-    flags.push_back({setting, true});
-  }
+  for (const char* setting : service::kBuildSettingNames) flags.push_back({setting, true});
   return flags;
 }
 

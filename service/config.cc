@@ -8,9 +8,7 @@
 // WasPresentOnCommandLine: absl has no public way to ask whether a flag was given.
 #include "absl/flags/internal/parse.h"
 #include "absl/flags/reflection.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address (0.0.0.0:50051 in a pod)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
@@ -40,7 +38,9 @@ ABSL_FLAG(std::string, default_isolation, "context",
           "Isolation of snapshots that do not choose: fresh|context|shared");
 ABSL_FLAG(int, default_min_warm, 1, "Warm isolates kept per snapshot by default");
 ABSL_FLAG(int, default_max_isolates, 4, "Isolates per snapshot by default");
-ABSL_FLAG(int, max_isolates_per_snapshot, 16, "Most isolates a snapshot may ask for");
+ABSL_FLAG(int, max_isolates_per_snapshot,
+          isopool::service::BuildSettings().max_isolates_per_snapshot,
+          "Most isolates a snapshot may ask for");
 ABSL_FLAG(uint32_t, default_timeout_ms, 1000, "Wall-clock limit of a call by default");
 ABSL_FLAG(uint32_t, max_timeout_ms, 30000, "Most wall-clock time a call may ask for");
 ABSL_FLAG(uint32_t, default_cpu_ms, 1000, "CPU-time limit of a call by default");
@@ -52,10 +52,16 @@ ABSL_FLAG(uint32_t, max_result_bytes, 16 << 20, "Largest JSON result a call may 
 ABSL_FLAG(uint32_t, max_log_bytes, 64 << 10, "Console output kept per call");
 ABSL_FLAG(uint64_t, max_upload_bytes, 64 << 20, "Largest bundle an upload may send");
 ABSL_FLAG(int, max_concurrent_uploads, 2, "Uploads built at once; more get RESOURCE_EXHAUSTED");
-ABSL_FLAG(uint32_t, default_build_timeout_ms, 10000, "Build time limit of an upload by default");
-ABSL_FLAG(uint32_t, max_build_timeout_ms, 60000, "Most build time an upload may ask for");
-ABSL_FLAG(uint32_t, default_build_heap_mib, 256, "Build heap limit by default, MiB");
-ABSL_FLAG(uint32_t, max_build_heap_mib, 1024, "Most build heap an upload may ask for, MiB");
+ABSL_FLAG(uint32_t, default_build_timeout_ms,
+          isopool::service::BuildSettings().default_build_timeout_ms,
+          "Build time limit of an upload by default");
+ABSL_FLAG(uint32_t, max_build_timeout_ms, isopool::service::BuildSettings().max_build_timeout_ms,
+          "Most build time an upload may ask for");
+ABSL_FLAG(uint32_t, default_build_heap_mib,
+          isopool::service::BuildSettings().default_build_heap_mib,
+          "Build heap limit by default, MiB");
+ABSL_FLAG(uint32_t, max_build_heap_mib, isopool::service::BuildSettings().max_build_heap_mib,
+          "Most build heap an upload may ask for, MiB");
 ABSL_FLAG(bool, allow_prebuilt_envelopes, false,
           "Accept uploads of prebuilt envelopes. Off: V8's deserialiser trusts its input");
 ABSL_FLAG(int, max_message_mib, 8, "Largest gRPC message for Execute, MiB");
@@ -74,7 +80,7 @@ absl::Status ApplyEnvironment() {
         flag->Filename().find("service/store_config.cc") == std::string::npos) {
       continue;
     }
-    std::string env_name = absl::StrCat("ISOPOOL_", absl::AsciiStrToUpper(name));
+    std::string env_name = SettingEnvironmentVariable(name);
     const char* value = std::getenv(env_name.c_str());
     // Given on the command line, even with its default value: the command line wins.
     if (value == nullptr || absl::flags_internal::WasPresentOnCommandLine(name)) continue;
@@ -137,7 +143,6 @@ absl::StatusOr<ServerConfig> LoadServerConfig() {
   c.default_isolation = *isolation;
   c.default_min_warm = absl::GetFlag(FLAGS_default_min_warm);
   c.default_max_isolates = absl::GetFlag(FLAGS_default_max_isolates);
-  c.max_isolates_per_snapshot = absl::GetFlag(FLAGS_max_isolates_per_snapshot);
   c.default_timeout_ms = absl::GetFlag(FLAGS_default_timeout_ms);
   c.max_timeout_ms = absl::GetFlag(FLAGS_max_timeout_ms);
   c.default_cpu_ms = absl::GetFlag(FLAGS_default_cpu_ms);
@@ -149,18 +154,22 @@ absl::StatusOr<ServerConfig> LoadServerConfig() {
   c.max_log_bytes = absl::GetFlag(FLAGS_max_log_bytes);
   c.max_upload_bytes = absl::GetFlag(FLAGS_max_upload_bytes);
   c.max_concurrent_uploads = absl::GetFlag(FLAGS_max_concurrent_uploads);
-  c.default_build_timeout_ms = absl::GetFlag(FLAGS_default_build_timeout_ms);
-  c.max_build_timeout_ms = absl::GetFlag(FLAGS_max_build_timeout_ms);
-  c.default_build_heap_mib = absl::GetFlag(FLAGS_default_build_heap_mib);
-  c.max_build_heap_mib = absl::GetFlag(FLAGS_max_build_heap_mib);
   c.allow_prebuilt_envelopes = absl::GetFlag(FLAGS_allow_prebuilt_envelopes);
   c.max_message_bytes = absl::GetFlag(FLAGS_max_message_mib) << 20;
   c.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_grace_seconds));
   c.log_level = absl::GetFlag(FLAGS_log_level);
-  for (absl::string_view flag :
-       absl::StrSplit(absl::GetFlag(FLAGS_v8_flags), ' ', absl::SkipEmpty())) {
-    c.v8_flags.emplace_back(flag);
+  // The build settings, read from these flags' values as isopoolctl pack reads its own (spec.h).
+  for (const char* name : kBuildSettingNames) {
+    if (absl::FindCommandLineFlag(name) == nullptr) {
+      return absl::InternalError(absl::StrCat("the build setting ", name, " has no flag"));
+    }
   }
+  absl::StatusOr<BuildSettings> build =
+      ReadBuildSettings([](const std::string& name) -> absl::optional<std::string> {
+        return absl::FindCommandLineFlag(name)->CurrentValue();
+      });
+  if (!build.ok()) return build.status();
+  c.build = *std::move(build);
   c.v8_platform_threads = absl::GetFlag(FLAGS_v8_platform_threads);
 
   if (c.default_timeout_ms > c.max_timeout_ms || c.default_cpu_ms > c.max_cpu_ms ||

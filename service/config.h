@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "pool/pool_policy.h"
+#include "service/spec.h"
 #include "service/store_config.h"
 
 namespace isopool::service {
@@ -43,11 +44,14 @@ struct ServerConfig {
   // Calls queued for an execute thread beyond which Execute answers RESOURCE_EXHAUSTED.
   int max_pending_calls = 1024;
 
+  // What a spec may ask for and builds into: build limits, --max_isolates_per_snapshot and
+  // --v8_flags (spec.h; `isopoolctl pack` reads the same settings).
+  BuildSettings build;
+
   // Defaults for snapshots that do not say, and the server's maxima.
   pool::IsolationMode default_isolation = pool::IsolationMode::kContext;
   int default_min_warm = 1;
   int default_max_isolates = 4;
-  int max_isolates_per_snapshot = 16;
   uint32_t default_timeout_ms = 1000;
   uint32_t max_timeout_ms = 30000;
   uint32_t default_cpu_ms = 1000;
@@ -61,10 +65,6 @@ struct ServerConfig {
   // Uploads.
   uint64_t max_upload_bytes = 64 << 20;
   int max_concurrent_uploads = 2;
-  uint32_t default_build_timeout_ms = 10000;
-  uint32_t max_build_timeout_ms = 60000;
-  uint32_t default_build_heap_mib = 256;
-  uint32_t max_build_heap_mib = 1024;
   bool allow_prebuilt_envelopes = false;
 
   // gRPC message limit for Execute requests and responses.
@@ -72,7 +72,6 @@ struct ServerConfig {
 
   absl::Duration drain_grace = absl::Seconds(20);
   std::string log_level = "info";
-  std::vector<std::string> v8_flags;
   int v8_platform_threads = 0;
 };
 

@@ -8,6 +8,7 @@
 #include "engine/runtime.h"
 #include "engine/snapshot.h"
 #include "service/log.h"
+#include "service/spec.h"
 #include "service/translate.h"
 
 namespace isopool::service {
@@ -289,7 +290,7 @@ grpc::Status IsopoolService::BuildSnapshot(const v1::SnapshotSpec& spec, const s
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
   };
   engine::PackOptions options;
-  if (absl::Status s = SpecToPackOptions(spec, config_, &options); !s.ok()) {
+  if (absl::Status s = SpecToPackOptions(spec, config_.build, &options); !s.ok()) {
     return invalid(std::string(s.message()));
   }
   if (bundle.empty()) {

@@ -48,7 +48,7 @@ worker::WorkerFleet::Options FleetOptions(const ServerConfig& c, const std::stri
   *options.init.mutable_global() = worker::EncodeGlobalPolicy(share);
   *options.init.mutable_blank_policy() = worker::EncodePoolPolicy(PolicyFromAnnotations({}, c));
   options.init.set_hash_seed(hash_seed);
-  for (const std::string& flag : c.v8_flags) options.init.add_v8_flags(flag);
+  for (const std::string& flag : c.build.v8_flags) options.init.add_v8_flags(flag);
   options.init.set_platform_threads(c.v8_platform_threads > 0 ? c.v8_platform_threads : 1);
   options.init.set_execute_threads(threads);
   options.init.set_unresponsive_grace_us(absl::ToInt64Microseconds(c.unresponsive_grace));
@@ -100,7 +100,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   runtime.argv0 = argv0;
   // With worker processes the server never runs JavaScript: one platform thread is enough.
   runtime.platform_threads = c.workers > 0 ? 1 : c.v8_platform_threads;
-  runtime.v8_flags = c.v8_flags;
+  runtime.v8_flags = c.build.v8_flags;
   if (absl::Status s = engine::InitializeRuntime(runtime); !s.ok()) return s;
 
   {
@@ -165,7 +165,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   pack.binary = c.pack_binary.empty()
                     ? base::FindSiblingBinary("isopool_pack", "engine/isopool_pack", argv0)
                     : c.pack_binary;
-  pack.v8_flags = c.v8_flags;
+  pack.v8_flags = c.build.v8_flags;
   pack.hash_seed = *hash_seed;
   if (access(pack.binary.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(

@@ -4,18 +4,19 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "service/spec.h"
 #include "store/snapshot_store.h"
 
 namespace isopool::service {
 namespace {
 
-constexpr char kIsolation[] = "pool.isolation";
-constexpr char kMinWarm[] = "pool.min_warm";
-constexpr char kMaxIsolates[] = "pool.max_isolates";
-constexpr char kTimeout[] = "limits.timeout_ms";
-constexpr char kCpu[] = "limits.cpu_ms";
-constexpr char kHeap[] = "limits.heap_mib";
-constexpr char kResult[] = "limits.max_result_bytes";
+using annotation::kCpu;
+using annotation::kHeap;
+using annotation::kIsolation;
+using annotation::kMaxIsolates;
+using annotation::kMinWarm;
+using annotation::kResult;
+using annotation::kTimeout;
 
 uint32_t GetU32(const std::map<std::string, std::string>& annotations, const char* key,
                 uint32_t fallback) {
@@ -32,76 +33,6 @@ uint32_t Pick(uint32_t asked, uint32_t fallback, uint32_t maximum) {
 }
 
 }  // namespace
-
-absl::Status SpecToPackOptions(const v1::SnapshotSpec& spec, const ServerConfig& config,
-                               engine::PackOptions* options) {
-  if (!store::IsValidSnapshotName(spec.name())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "spec.name '", spec.name(),
-        "' is not a valid name: use 1-128 characters from [A-Za-z0-9._-], not 64 hex digits"));
-  }
-  switch (spec.kind()) {
-    case v1::BUNDLE_KIND_UNSPECIFIED:
-    case v1::CLASSIC_SCRIPT:
-      options->kind = engine::BundleKind::kClassicScript;
-      options->bundle_name = "bundle.js";  // not the name: names move, content does not
-      break;
-    case v1::ES_MODULE:
-      options->kind = engine::BundleKind::kEsModule;
-      options->bundle_name = "bundle.mjs";
-      break;
-    default:
-      return absl::InvalidArgumentError("spec.kind is not a known BundleKind");
-  }
-  options->entry = spec.entry();
-  options->deterministic = !spec.has_deterministic() || spec.deterministic();
-  options->seed_time_ms =
-      spec.seed_time_ms() == 0 ? engine::kDefaultSeedTimeMs : spec.seed_time_ms();
-  options->function_code = spec.function_code() == v1::CLEAR ? engine::FunctionCode::kClear
-                                                             : engine::FunctionCode::kKeep;
-  options->warmup_script = spec.warmup_script();
-  options->build_timeout_ms = Pick(spec.build_limits().timeout_ms(),
-                                   config.default_build_timeout_ms, config.max_build_timeout_ms);
-  options->build_heap_mib = Pick(spec.build_limits().heap_mib(), config.default_build_heap_mib,
-                                 config.max_build_heap_mib);
-
-  const v1::PoolPolicy& pool = spec.pool();
-  auto& a = options->annotations;
-  a.clear();
-  switch (pool.isolation()) {
-    case v1::FRESH:
-      a[kIsolation] = "fresh";
-      break;
-    case v1::CONTEXT:
-      a[kIsolation] = "context";
-      break;
-    case v1::SHARED:
-      a[kIsolation] = "shared";
-      break;
-    case v1::ISOLATION_MODE_UNSPECIFIED:
-      break;
-    default:
-      return absl::InvalidArgumentError("spec.pool.isolation is not a known IsolationMode");
-  }
-  if (pool.max_isolates() > static_cast<uint32_t>(config.max_isolates_per_snapshot)) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.pool.max_isolates ", pool.max_isolates(),
-                                                   " is above the server's ",
-                                                   config.max_isolates_per_snapshot));
-  }
-  if (pool.max_isolates() != 0 && pool.min_warm() > pool.max_isolates()) {
-    return absl::InvalidArgumentError("spec.pool.min_warm is above spec.pool.max_isolates");
-  }
-  auto put = [&a](const char* key, uint32_t value) {
-    if (value != 0) a[key] = absl::StrCat(value);
-  };
-  if (pool.min_warm() != 0) a[kMinWarm] = absl::StrCat(pool.min_warm());
-  put(kMaxIsolates, pool.max_isolates());
-  put(kTimeout, pool.default_limits().timeout_ms());
-  put(kCpu, pool.default_limits().cpu_ms());
-  put(kHeap, pool.default_limits().heap_mib());
-  put(kResult, pool.default_limits().max_result_bytes());
-  return absl::OkStatus();
-}
 
 pool::PoolPolicy PolicyFromAnnotations(const std::map<std::string, std::string>& annotations,
                                        const ServerConfig& config) {
@@ -120,7 +51,7 @@ pool::PoolPolicy PolicyFromAnnotations(const std::map<std::string, std::string>&
           : config.default_min_warm;
   policy.max_isolates = static_cast<int>(
       std::min<uint32_t>(GetU32(annotations, kMaxIsolates, config.default_max_isolates),
-                         config.max_isolates_per_snapshot));
+                         config.build.max_isolates_per_snapshot));
   policy.min_warm = std::min(policy.min_warm, policy.max_isolates);
   uint32_t heap_mib =
       std::min(GetU32(annotations, kHeap, config.default_heap_mib), config.max_heap_mib);

@@ -1,5 +1,6 @@
-// translate.h: proto <-> domain. The only place where isopool.v1 messages meet engine/, pool/
-// and store/ types, and where absl::Status becomes grpc::Status.
+// translate.h: proto <-> domain. With spec.h (an upload's spec -> pack options, shared with
+// isopoolctl), the only place where isopool.v1 messages meet engine/, pool/ and store/ types, and
+// where absl::Status becomes grpc::Status.
 //
 // Plain functions; thread-safe.
 #ifndef ISOPOOL_SERVICE_TRANSLATE_H_
@@ -13,7 +14,6 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "engine/call.h"
-#include "engine/pack_options.h"
 #include "isopool/v1/isopool.pb.h"
 #include "pool/pool_policy.h"
 #include "service/config.h"
@@ -34,13 +34,6 @@ struct SnapshotLimits {
   CallLimitsPolicy defaults;
   CallLimitsPolicy maxima;
 };
-
-// Checks an upload's spec and turns it into pack options (build limits capped by the server's
-// maxima). The snapshot's pool policy and call defaults travel inside the envelope as
-// annotations, so the same bundle with another policy is another snapshot id.
-// InvalidArgument naming the bad field.
-absl::Status SpecToPackOptions(const v1::SnapshotSpec& spec, const ServerConfig& config,
-                               engine::PackOptions* options);
 
 // The pool policy and call defaults of a snapshot, from its envelope's annotations, with the
 // server's defaults for anything left unset. `annotations` is empty for the blank snapshot.

@@ -1,11 +1,13 @@
 // translate.cc: proto <-> domain, without a server. The end-to-end tests cover the same paths
-// through gRPC; these pin each rule (defaults, caps, errors) where it is written.
+// through gRPC; these pin each rule (defaults, caps, errors) where it is written. (An upload's
+// spec -> pack options is spec_test.cc.)
 #include "service/translate.h"
 
 #include <string>
 
 #include "absl/strings/ascii.h"
 #include "gtest/gtest.h"
+#include "service/spec.h"
 
 namespace isopool::service {
 namespace {
@@ -14,80 +16,6 @@ v1::SnapshotSpec Spec(const std::string& name = "rules") {
   v1::SnapshotSpec spec;
   spec.set_name(name);
   return spec;
-}
-
-TEST(SpecToPackOptionsTest, DefaultsForAnEmptySpec) {
-  ServerConfig config;
-  engine::PackOptions options;
-  ASSERT_TRUE(SpecToPackOptions(Spec(), config, &options).ok());
-  EXPECT_EQ(options.kind, engine::BundleKind::kClassicScript);
-  EXPECT_EQ(options.bundle_name, "bundle.js");  // not the snapshot's name: names move
-  EXPECT_TRUE(options.deterministic);
-  EXPECT_EQ(options.seed_time_ms, engine::kDefaultSeedTimeMs);
-  EXPECT_EQ(options.function_code, engine::FunctionCode::kKeep);
-  EXPECT_EQ(options.build_timeout_ms, config.default_build_timeout_ms);
-  EXPECT_EQ(options.build_heap_mib, config.default_build_heap_mib);
-  EXPECT_TRUE(options.annotations.empty());  // the server's defaults are not baked in
-}
-
-TEST(SpecToPackOptionsTest, EsModuleClearCodeAndExplicitFields) {
-  v1::SnapshotSpec spec = Spec();
-  spec.set_kind(v1::ES_MODULE);
-  spec.set_entry("main");
-  spec.set_deterministic(false);
-  spec.set_seed_time_ms(42);
-  spec.set_function_code(v1::CLEAR);
-  spec.set_warmup_script("f()");
-  engine::PackOptions options;
-  ASSERT_TRUE(SpecToPackOptions(spec, ServerConfig(), &options).ok());
-  EXPECT_EQ(options.kind, engine::BundleKind::kEsModule);
-  EXPECT_EQ(options.bundle_name, "bundle.mjs");
-  EXPECT_EQ(options.entry, "main");
-  EXPECT_FALSE(options.deterministic);
-  EXPECT_EQ(options.seed_time_ms, 42);
-  EXPECT_EQ(options.function_code, engine::FunctionCode::kClear);
-  EXPECT_EQ(options.warmup_script, "f()");
-}
-
-TEST(SpecToPackOptionsTest, BuildLimitsAreCappedByTheServersMaxima) {
-  ServerConfig config;
-  config.max_build_timeout_ms = 5000;
-  config.max_build_heap_mib = 128;
-  v1::SnapshotSpec spec = Spec();
-  spec.mutable_build_limits()->set_timeout_ms(999999);
-  spec.mutable_build_limits()->set_heap_mib(64);
-  engine::PackOptions options;
-  ASSERT_TRUE(SpecToPackOptions(spec, config, &options).ok());
-  EXPECT_EQ(options.build_timeout_ms, 5000u);
-  EXPECT_EQ(options.build_heap_mib, 64u);
-}
-
-TEST(SpecToPackOptionsTest, InvalidSpecsNameTheBadField) {
-  ServerConfig config;
-  config.max_isolates_per_snapshot = 4;
-  engine::PackOptions options;
-  for (const std::string& bad_name :
-       {std::string(""), std::string("has space"), std::string(64, 'a')}) {
-    absl::Status status = SpecToPackOptions(Spec(bad_name), config, &options);
-    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad_name;
-    EXPECT_NE(status.message().find("spec.name"), absl::string_view::npos) << status;
-  }
-  v1::SnapshotSpec too_many = Spec();
-  too_many.mutable_pool()->set_max_isolates(5);
-  absl::Status status = SpecToPackOptions(too_many, config, &options);
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(status.message().find("spec.pool.max_isolates 5 is above the server's 4"),
-            absl::string_view::npos)
-      << status;
-  v1::SnapshotSpec inverted = Spec();
-  inverted.mutable_pool()->set_max_isolates(2);
-  inverted.mutable_pool()->set_min_warm(3);
-  status = SpecToPackOptions(inverted, config, &options);
-  EXPECT_NE(status.message().find("spec.pool.min_warm"), absl::string_view::npos) << status;
-  v1::SnapshotSpec unknown_kind = Spec();
-  unknown_kind.set_kind(static_cast<v1::BundleKind>(99));
-  status = SpecToPackOptions(unknown_kind, config, &options);
-  EXPECT_NE(status.message().find("spec.kind"), absl::string_view::npos) << status;
 }
 
 // What a spec asks for survives the trip through the envelope's annotations.
@@ -99,7 +27,7 @@ TEST(PolicyFromAnnotationsTest, RoundTripsThePoolPolicyOfASpec) {
   spec.mutable_pool()->set_max_isolates(3);
   spec.mutable_pool()->mutable_default_limits()->set_heap_mib(32);
   engine::PackOptions options;
-  ASSERT_TRUE(SpecToPackOptions(spec, config, &options).ok());
+  ASSERT_TRUE(SpecToPackOptions(spec, config.build, &options).ok());
   pool::PoolPolicy policy = PolicyFromAnnotations(options.annotations, config);
   EXPECT_EQ(policy.isolation, pool::IsolationMode::kShared);
   EXPECT_EQ(policy.min_warm, 2);
@@ -121,7 +49,7 @@ TEST(PolicyFromAnnotationsTest, TheServersDefaultsAndCapsFillTheRest) {
   EXPECT_EQ(blank.isolate.heap_limit_bytes, size_t{config.default_heap_mib} << 20);
 
   // Annotations from a server with higher caps (or garbage) never exceed this server's.
-  config.max_isolates_per_snapshot = 4;
+  config.build.max_isolates_per_snapshot = 4;
   config.max_heap_mib = 128;
   pool::PoolPolicy capped = PolicyFromAnnotations(
       {{"pool.isolation", "bogus"}, {"pool.max_isolates", "100"}, {"limits.heap_mib", "4096"}},
