@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "engine/internal/call_scope.h"
 #include "engine/internal/v8_state.h"
 #include "engine/internal/v8_util.h"
 #include "engine/runtime.h"
@@ -32,22 +33,6 @@ GcType ToGcType(v8::GCType type) {
   if (type & v8::kGCTypeProcessWeakCallbacks) return GcType::kWeakProcessing;
   return GcType::kOther;
 }
-
-// Enters the isolate for the calling thread: the lock, the stack limit for this thread's
-// stack, and a HandleScope.
-class Entered {
- public:
-  Entered(v8::Isolate* isolate, size_t stack_bytes)
-      : locker_(isolate), scope_(isolate), handles_(isolate) {
-    char here;
-    isolate->SetStackLimit(reinterpret_cast<uintptr_t>(&here) - stack_bytes);
-  }
-
- private:
-  v8::Locker locker_;
-  v8::Isolate::Scope scope_;
-  v8::HandleScope handles_;
-};
 
 }  // namespace
 
@@ -87,30 +72,15 @@ class JsIsolate::ArrayBufferAllocator : public v8::ArrayBuffer::Allocator {
   std::unique_ptr<v8::ArrayBuffer::Allocator> base_;
 };
 
-// Console output of the running call: kept in the call's logs, up to its byte cap.
+// The contexts' console: writes into the running call's logs; outside a call it is silent.
 class JsIsolate::ConsoleWriter : public internal::ConsoleSink {
  public:
   explicit ConsoleWriter(JsIsolate& owner) : owner_(owner) {}
   bool ConsoleActive() override {
-    if (owner_.call_logs_ == nullptr) return false;  // not inside a call
-    if (owner_.call_log_bytes_ >= owner_.call_max_log_bytes_) {
-      owner_.call_logs_truncated_ = true;
-      return false;
-    }
-    return true;
+    return owner_.active_call_ != nullptr && owner_.active_call_->ConsoleHasRoom();
   }
   void ConsoleWrite(LogLevel level, std::string text) override {
-    if (!ConsoleActive()) return;
-    size_t room = owner_.call_max_log_bytes_ - owner_.call_log_bytes_;
-    if (text.size() > room) {
-      text.resize(room);
-      owner_.call_logs_truncated_ = true;
-    }
-    owner_.call_log_bytes_ += text.size();
-    LogLine line;
-    line.level = level;
-    line.message = std::move(text);
-    owner_.call_logs_->push_back(std::move(line));
+    if (owner_.active_call_ != nullptr) owner_.active_call_->ConsoleWrite(level, std::move(text));
   }
 
  private:
@@ -189,7 +159,7 @@ int JsIsolate::spare_contexts() const { return static_cast<int>(v8_->spares.size
 absl::Status JsIsolate::PrepareContext() {
   const absl::Time start = absl::Now();
   auto* isolate = static_cast<v8::Isolate*>(isolate_);
-  Entered entered(isolate, options_.stack_bytes);
+  internal::EnteredIsolate entered(isolate, options_.stack_bytes);
   // Packed snapshots, and the runtime's blank one, already hold the lazy web globals and the
   // console (packing put them there). Only without a blank blob does a blank context get them
   // from the template (slower: V8 reconfigures the global object).
@@ -219,7 +189,7 @@ absl::Status JsIsolate::LoadBundle(absl::string_view source, const PackOptions& 
     v8_->spares.pop_back();
   }
   auto* isolate = static_cast<v8::Isolate*>(isolate_);
-  Entered entered(isolate, options_.stack_bytes);
+  internal::EnteredIsolate entered(isolate, options_.stack_bytes);
   v8::Local<v8::Context> context = v8_->shared.Get(isolate);
   v8::Context::Scope context_scope(context);
   return internal::LoadBundle(isolate, context, source, options, exports);
@@ -227,7 +197,7 @@ absl::Status JsIsolate::LoadBundle(absl::string_view source, const PackOptions& 
 
 size_t JsIsolate::OnNearHeapLimit(void* data, size_t current, size_t initial) {
   auto* self = static_cast<JsIsolate*>(data);
-  self->memory_limit_hit_ = true;
+  if (self->active_call_ != nullptr) self->active_call_->memory_limit_hit = true;
   static_cast<v8::Isolate*>(self->isolate_)->TerminateExecution();
   // Headroom so the terminating call can unwind (the isolate is condemned afterwards), but
   // bounded: a builtin that ignores termination (a slow-path Array.prototype.fill) calls back
@@ -244,11 +214,12 @@ void JsIsolate::OnGcEpilogue(void* raw_isolate, int type, int /*flags*/, void* d
   auto* self = static_cast<JsIsolate*>(data);
   self->observer_.OnGcPause(ToGcType(static_cast<v8::GCType>(type)),
                             absl::Now() - self->gc_started_);
-  if (self->call_heap_limit_ > 0) {
+  ActiveCall* call = self->active_call_;
+  if (call != nullptr && call->heap_limit_bytes > 0) {
     v8::HeapStatistics stats;
     static_cast<v8::Isolate*>(raw_isolate)->GetHeapStatistics(&stats);
-    if (stats.used_heap_size() > self->call_heap_limit_) {
-      self->memory_limit_hit_ = true;
+    if (stats.used_heap_size() > call->heap_limit_bytes) {
+      call->memory_limit_hit = true;
       static_cast<v8::Isolate*>(raw_isolate)->TerminateExecution();
     }
   }
@@ -273,7 +244,7 @@ HeapStats JsIsolate::GetHeapStats() {
 
 bool JsIsolate::IdleCollect(absl::Duration budget) {
   auto* isolate = static_cast<v8::Isolate*>(isolate_);
-  Entered entered(isolate, options_.stack_bytes);
+  internal::EnteredIsolate entered(isolate, options_.stack_bytes);
   // V8's default platform measures idle deadlines in CLOCK_MONOTONIC seconds.
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -283,7 +254,7 @@ bool JsIsolate::IdleCollect(absl::Duration budget) {
 
 void JsIsolate::CollectAll() {
   auto* isolate = static_cast<v8::Isolate*>(isolate_);
-  Entered entered(isolate, options_.stack_bytes);
+  internal::EnteredIsolate entered(isolate, options_.stack_bytes);
   // A critical memory-pressure notification on the isolate's own thread runs one
   // memory-reducing full GC now (a second only if it freed a lot); LowMemoryNotification loops up
   // to seven full GCs, and cost a context-mode pool 10% of its CPU.

@@ -24,7 +24,6 @@
 #ifndef ISOPOOL_ENGINE_JS_ISOLATE_H_
 #define ISOPOOL_ENGINE_JS_ISOLATE_H_
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -136,13 +135,12 @@ class JsIsolate {
 
   CondemnReason condemned_ = CondemnReason::kNone;
   int uses_ = 0;
-  // Set while a call runs (only touched on the running thread and in GC callbacks on it).
-  std::atomic<bool> memory_limit_hit_{false};
-  size_t call_heap_limit_ = 0;
-  std::vector<LogLine>* call_logs_ = nullptr;
-  size_t call_log_bytes_ = 0;
-  size_t call_max_log_bytes_ = 0;
-  bool call_logs_truncated_ = false;
+  // The call running now, or null (internal/call_scope.h). Only a CallScope sets and clears it,
+  // on the thread running the call; the console and the heap callbacks, which V8 runs on that
+  // thread, read it.
+  struct ActiveCall;
+  class CallScope;
+  ActiveCall* active_call_ = nullptr;
   absl::Time gc_started_;
 };
 

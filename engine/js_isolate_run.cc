@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "engine/internal/call_scope.h"
 #include "engine/internal/v8_state.h"
 #include "engine/internal/v8_util.h"
 #include "engine/internal/web.h"
@@ -112,40 +113,140 @@ ScriptError ErrorFromRejection(v8::Isolate* isolate, v8::Local<v8::Context> cont
   return error;
 }
 
+// Compiles and runs the inline source, or calls the named function with its arguments. Returns
+// whether it returned a value; when not, `result` may already say why (a syntax error, or a
+// request that names no function or sends bad arguments), else `try_catch` holds the exception.
+bool Invoke(v8::Isolate* isolate, v8::Local<v8::Context> context, const Snapshot& snapshot,
+            const CallRequest& request, const v8::TryCatch& try_catch, CallResult* result,
+            v8::Local<v8::Value>* value) {
+  if (!request.source.empty()) {
+    v8::ScriptOrigin origin(isolate, ToV8String(isolate, "inline.js"));
+    v8::Local<v8::Script> script;
+    if (!v8::Script::Compile(context, ToV8String(isolate, request.source), &origin)
+             .ToLocal(&script)) {
+      if (!try_catch.HasTerminated()) {
+        result->error = ErrorFromTryCatch(isolate, context, try_catch, ErrorKind::kSyntax);
+      }
+      return false;
+    }
+    return script->Run(context).ToLocal(value);
+  }
+  v8::Local<v8::Function> function;
+  v8::Local<v8::Value> receiver;
+  std::vector<v8::Local<v8::Value>> args;
+  result->status =
+      ResolveFunction(isolate, context, snapshot, request.function, &function, &receiver);
+  if (result->status.ok()) result->status = ParseArgs(isolate, context, request.args_json, &args);
+  if (!result->status.ok()) return false;
+  return function->Call(context, receiver, static_cast<int>(args.size()), args.data())
+      .ToLocal(value);
+}
+
+// The settled value of a call that finished on its own, as the JSON result, or the ScriptError
+// it ends with: an exception, a rejected or never-settling promise, a result too large or not
+// JSON.
+void SettleResult(v8::Isolate* isolate, v8::Local<v8::Context> context, bool ran,
+                  v8::Local<v8::Value> value, const v8::TryCatch& try_catch,
+                  const CallLimits& limits, CallResult* result) {
+  if (!ran) {
+    result->error = ErrorFromTryCatch(isolate, context, try_catch, ErrorKind::kException);
+    return;
+  }
+  if (value->IsPromise()) {
+    v8::Local<v8::Promise> promise = value.As<v8::Promise>();
+    if (promise->State() == v8::Promise::kRejected) {
+      result->error = ErrorFromRejection(isolate, context, promise->Result());
+      return;
+    }
+    if (promise->State() == v8::Promise::kPending) {
+      result->error = ScriptError{ErrorKind::kPromiseNeverSettled,
+                                  "the returned promise never settles: nothing is left that "
+                                  "could resolve it (no timers are pending, and there is no I/O)",
+                                  "", 0, 0};
+      return;
+    }
+    value = promise->Result();
+  }
+  if (value->IsUndefined() || value->IsFunction() || value->IsSymbol()) {
+    result->result_json = "null";
+    return;
+  }
+  v8::TryCatch json_catch(isolate);
+  v8::Local<v8::String> json;
+  if (!v8::JSON::Stringify(context, value).ToLocal(&json)) {
+    if (json_catch.HasTerminated()) return;
+    result->error = ErrorFromTryCatch(isolate, context, json_catch, ErrorKind::kResultNotJson);
+    result->error->message =
+        absl::StrCat("the result cannot be serialised to JSON: ", result->error->message);
+    return;
+  }
+  if (static_cast<size_t>(json->Utf8Length(isolate)) > limits.max_result_bytes) {
+    result->error = ScriptError{ErrorKind::kResultTooLarge,
+                                absl::StrCat("the JSON result is ", json->Utf8Length(isolate),
+                                             " bytes, over the limit of ", limits.max_result_bytes),
+                                "", 0, 0};
+    return;
+  }
+  result->result_json = ToStdString(isolate, json);
+}
+
+// Why a terminated call stopped, as its ScriptError, and the reason to condemn the isolate.
+std::pair<ScriptError, CondemnReason> TerminationError(bool memory_limit_hit, Watchdog::Fired fired,
+                                                       const CallLimits& limits) {
+  if (memory_limit_hit) {
+    return {{ErrorKind::kMemoryLimit, "the script exceeded its memory limit", "", 0, 0},
+            CondemnReason::kMemoryLimit};
+  }
+  if (fired == Watchdog::Fired::kWall) {
+    return {
+        {ErrorKind::kTimeout,
+         absl::StrCat("the script ran past its ", absl::FormatDuration(limits.wall), " timeout"),
+         "", 0, 0},
+        CondemnReason::kTimeout};
+  }
+  if (fired == Watchdog::Fired::kCpu) {
+    return {{ErrorKind::kCpuLimit,
+             absl::StrCat("the script used more than its ", absl::FormatDuration(limits.cpu),
+                          " of CPU time"),
+             "", 0, 0},
+            CondemnReason::kCpuLimit};
+  }
+  return {{ErrorKind::kTerminated, "the script was terminated", "", 0, 0}, CondemnReason::kError};
+}
+
+absl::Status CheckRunnable(const Snapshot& snapshot, CondemnReason condemned,
+                           const CallRequest& request) {
+  if (condemned != CondemnReason::kNone) {
+    return absl::FailedPreconditionError("this isolate is condemned");
+  }
+  if (request.function.empty() == request.source.empty()) {
+    return absl::InvalidArgumentError("a call needs exactly one of function and source");
+  }
+  if (snapshot.blank() && !request.function.empty()) {
+    return absl::InvalidArgumentError(
+        "the blank snapshot has no functions: send inline source, or upload a bundle and name "
+        "its snapshot");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, ContextUse use) {
   CallResult result;
-  if (condemned_ != CondemnReason::kNone) {
-    result.status = absl::FailedPreconditionError("this isolate is condemned");
-    return result;
-  }
-  if (request.function.empty() == request.source.empty()) {
-    result.status = absl::InvalidArgumentError("a call needs exactly one of function and source");
-    return result;
-  }
-  if (snapshot_->blank() && !request.function.empty()) {
-    result.status = absl::InvalidArgumentError(
-        "the blank snapshot has no functions: send inline source, or upload a bundle and name "
-        "its snapshot");
-    return result;
-  }
+  result.status = CheckRunnable(*snapshot_, condemned_, request);
+  if (!result.status.ok()) return result;
   // Make sure the context exists before entering (PrepareContext enters on its own).
   bool need_context = use == ContextUse::kShared ? v8_->shared.IsEmpty() : v8_->spares.empty();
   if (need_context) {
-    if (absl::Status s = PrepareContext(); !s.ok()) {
-      result.status = s;
+    result.status = PrepareContext();
+    if (!result.status.ok()) {
       Condemn(CondemnReason::kError);
       return result;
     }
   }
   auto* isolate = static_cast<v8::Isolate*>(isolate_);
-  v8::Locker locker(isolate);
-  v8::Isolate::Scope isolate_scope(isolate);
-  v8::HandleScope handles(isolate);
-  char stack_marker;
-  isolate->SetStackLimit(reinterpret_cast<uintptr_t>(&stack_marker) - options_.stack_bytes);
-
+  internal::EnteredIsolate entered(isolate, options_.stack_bytes);
   v8::Global<v8::Context> fresh;
   if (use == ContextUse::kShared) {
     if (v8_->shared.IsEmpty()) {
@@ -160,64 +261,40 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
       use == ContextUse::kShared ? v8_->shared.Get(isolate) : fresh.Get(isolate);
   ++uses_;
   result.stats.heap_before_bytes = HeapUsed(isolate);
-  call_logs_ = &result.logs;
-  call_log_bytes_ = 0;
-  call_max_log_bytes_ = limits.max_log_bytes;
-  call_logs_truncated_ = false;
-  v8_->web->ResetConsole();
-  call_heap_limit_ = limits.heap_bytes;
-  memory_limit_hit_ = false;
-  absl::Time wall_start = absl::Now();
+  internal::WebHost& web = *v8_->web;
+  web.ResetConsole();
+  web.TakeSleepTime();
+  ActiveCall call(limits, result.logs);
+  const absl::Time wall_start = absl::Now();
   Watchdog::Fired fired;
   bool unresponsive;
-  bool terminated = false;
-  bool timer_past_deadline = false;
-  internal::WebHost& web = *v8_->web;
-  web.TakeSleepTime();
+  bool terminated;
   {
+    CallScope scope(*this, call);
     v8::Context::Scope context_scope(context);
     Watchdog::Watch watch(watchdog_, isolate, limits.wall, limits.cpu);
     v8::TryCatch try_catch(isolate);
+    auto stopped = [&] {
+      return try_catch.HasTerminated() || isolate->IsExecutionTerminating() ||
+             watch.fired() != Watchdog::Fired::kNone || call.memory_limit_hit;
+    };
     v8::Local<v8::Value> value;
-    bool ran = false;
-    if (!request.source.empty()) {
-      v8::ScriptOrigin origin(isolate, ToV8String(isolate, "inline.js"));
-      v8::Local<v8::Script> script;
-      if (!v8::Script::Compile(context, ToV8String(isolate, request.source), &origin)
-               .ToLocal(&script)) {
-        if (!try_catch.HasTerminated()) {
-          result.error = ErrorFromTryCatch(isolate, context, try_catch, ErrorKind::kSyntax);
-        }
-      } else {
-        ran = script->Run(context).ToLocal(&value);
-      }
-    } else {
-      v8::Local<v8::Function> function;
-      v8::Local<v8::Value> receiver;
-      std::vector<v8::Local<v8::Value>> args;
-      result.status =
-          ResolveFunction(isolate, context, *snapshot_, request.function, &function, &receiver);
-      if (result.status.ok()) result.status = ParseArgs(isolate, context, request.args_json, &args);
-      if (result.status.ok()) {
-        ran = function->Call(context, receiver, static_cast<int>(args.size()), args.data())
-                  .ToLocal(&value);
-      }
-    }
+    bool ran = Invoke(isolate, context, *snapshot_, request, try_catch, &result, &value);
     // Settle a returned promise, and drain what the call left queued. A microtask loop is
     // stopped here by the watchdog like any other loop.
     if (!try_catch.HasTerminated()) isolate->PerformMicrotaskCheckpoint();
     // The event loop: while the result is pending, fire timers (sleeping until each is due) and
     // pump the platform. A timer due after the deadline ends the call now: nothing ran away, so
     // the isolate stays fit.
-    if (ran && !try_catch.HasTerminated() && !isolate->IsExecutionTerminating() &&
-        value->IsPromise() && value.As<v8::Promise>()->State() == v8::Promise::kPending) {
+    bool timer_past_deadline = false;
+    if (ran && !stopped() && value->IsPromise() &&
+        value.As<v8::Promise>()->State() == v8::Promise::kPending) {
       double deadline_ms =
           web.PeekNow() + absl::ToDoubleMilliseconds(wall_start + limits.wall - absl::Now());
       timer_past_deadline = internal::RunEventLoop(isolate, context, value.As<v8::Promise>(),
                                                    deadline_ms) == internal::LoopEnd::kPastDeadline;
     }
-    terminated = try_catch.HasTerminated() || isolate->IsExecutionTerminating() ||
-                 watch.fired() != Watchdog::Fired::kNone || memory_limit_hit_;
+    terminated = stopped();
     if (!terminated && timer_past_deadline) {
       result.error = ScriptError{
           ErrorKind::kTimeout,
@@ -225,48 +302,8 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
                        " timeout: the returned promise waits on a timer due after the deadline"),
           "", 0, 0};
     } else if (!terminated && result.status.ok() && !result.error) {
-      if (!ran) {
-        result.error = ErrorFromTryCatch(isolate, context, try_catch, ErrorKind::kException);
-      } else if (value->IsPromise()) {
-        v8::Local<v8::Promise> promise = value.As<v8::Promise>();
-        if (promise->State() == v8::Promise::kRejected) {
-          result.error = ErrorFromRejection(isolate, context, promise->Result());
-        } else if (promise->State() == v8::Promise::kPending) {
-          result.error = ScriptError{ErrorKind::kPromiseNeverSettled,
-                                     "the returned promise never settles: nothing is left that "
-                                     "could resolve it (no timers are pending, and there is no "
-                                     "I/O)",
-                                     "", 0, 0};
-        } else {
-          value = promise->Result();
-        }
-      }
-      if (!result.error) {
-        if (value->IsUndefined() || value->IsFunction() || value->IsSymbol()) {
-          result.result_json = "null";
-        } else {
-          v8::TryCatch json_catch(isolate);
-          v8::Local<v8::String> json;
-          if (v8::JSON::Stringify(context, value).ToLocal(&json)) {
-            if (static_cast<size_t>(json->Utf8Length(isolate)) > limits.max_result_bytes) {
-              result.error =
-                  ScriptError{ErrorKind::kResultTooLarge,
-                              absl::StrCat("the JSON result is ", json->Utf8Length(isolate),
-                                           " bytes, over the limit of ", limits.max_result_bytes),
-                              "", 0, 0};
-            } else {
-              result.result_json = ToStdString(isolate, json);
-            }
-          } else if (!json_catch.HasTerminated()) {
-            result.error =
-                ErrorFromTryCatch(isolate, context, json_catch, ErrorKind::kResultNotJson);
-            result.error->message =
-                absl::StrCat("the result cannot be serialised to JSON: ", result.error->message);
-          }
-        }
-      }
-      terminated = isolate->IsExecutionTerminating() || watch.fired() != Watchdog::Fired::kNone ||
-                   memory_limit_hit_;
+      SettleResult(isolate, context, ran, value, try_catch, limits, &result);
+      terminated = stopped();  // serialising the result runs getters and toJSON
     }
     // Timers left behind die with the call: in kShared mode they must never fire in the next.
     if (std::optional<internal::Timers> timers = internal::Timers::Of(context)) timers->Clear();
@@ -274,36 +311,16 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
     fired = watch.fired();
     unresponsive = watch.unresponsive();
     result.stats.cpu = watch.cpu_used();  // the watch already reads this thread's CPU clock
-  }  // the watch is gone: no termination can be requested for this call any more
+  }  // the watch and the scope are gone: nothing can terminate or write into this call any more
   result.stats.wall = absl::Now() - wall_start;
   result.stats.timer_sleep = web.TakeSleepTime();
-  call_logs_ = nullptr;
-  call_heap_limit_ = 0;
-  result.logs_truncated = call_logs_truncated_;
+  result.logs_truncated = call.logs_truncated;
 
   if (terminated) {
     isolate->CancelTerminateExecution();
-    ScriptError error;
-    if (memory_limit_hit_) {
-      error = {ErrorKind::kMemoryLimit, "the script exceeded its memory limit", "", 0, 0};
-      Condemn(CondemnReason::kMemoryLimit);
-    } else if (fired == Watchdog::Fired::kWall) {
-      error = {
-          ErrorKind::kTimeout,
-          absl::StrCat("the script ran past its ", absl::FormatDuration(limits.wall), " timeout"),
-          "", 0, 0};
-      Condemn(CondemnReason::kTimeout);
-    } else if (fired == Watchdog::Fired::kCpu) {
-      error = {ErrorKind::kCpuLimit,
-               absl::StrCat("the script used more than its ", absl::FormatDuration(limits.cpu),
-                            " of CPU time"),
-               "", 0, 0};
-      Condemn(CondemnReason::kCpuLimit);
-    } else {
-      error = {ErrorKind::kTerminated, "the script was terminated", "", 0, 0};
-      Condemn(CondemnReason::kError);
-    }
-    result.error = error;
+    auto [error, reason] = TerminationError(call.memory_limit_hit, fired, limits);
+    Condemn(reason);
+    result.error = std::move(error);
     result.result_json.clear();
     result.status = absl::OkStatus();
   }

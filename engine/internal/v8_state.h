@@ -1,4 +1,5 @@
-// v8_state.h: the V8 objects a JsIsolate keeps (engine-private, V8 types inside).
+// v8_state.h: the V8 objects a JsIsolate keeps, and how its methods enter it (engine-private,
+// V8 types inside).
 #ifndef ISOPOOL_ENGINE_INTERNAL_V8_STATE_H_
 #define ISOPOOL_ENGINE_INTERNAL_V8_STATE_H_
 
@@ -11,6 +12,27 @@
 #include "engine/js_isolate.h"
 
 namespace isopool::engine {
+
+namespace internal {
+
+// Enters `isolate` for the calling thread, as every JsIsolate method that runs V8 must: the lock,
+// the stack limit for this thread's stack (successive calls may come from different threads),
+// and a HandleScope.
+class EnteredIsolate {
+ public:
+  EnteredIsolate(v8::Isolate* isolate, size_t stack_bytes)
+      : locker_(isolate), scope_(isolate), handles_(isolate) {
+    char here;
+    isolate->SetStackLimit(reinterpret_cast<uintptr_t>(&here) - stack_bytes);
+  }
+
+ private:
+  v8::Locker locker_;
+  v8::Isolate::Scope scope_;
+  v8::HandleScope handles_;
+};
+
+}  // namespace internal
 
 struct JsIsolate::V8State {
   // V8 keeps a pointer to this struct (not just the bytes) for as long as the isolate lives.
