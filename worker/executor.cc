@@ -6,16 +6,17 @@ namespace isopool::worker {
 
 Executor::Executor(std::string name, int threads, int max_queue, size_t stack_bytes)
     : name_(std::move(name)), max_queue_(max_queue), size_(threads), stack_bytes_(stack_bytes) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   for (int i = 0; i < threads; ++i) StartThread();
 }
 
 Executor::~Executor() {
   std::vector<pthread_t> threads;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     stopping_ = true;
     threads = threads_;
+    work_.SignalAll();
   }
   for (pthread_t thread : threads) pthread_join(thread, nullptr);
 }
@@ -35,26 +36,27 @@ void Executor::StartThread() {
 }
 
 bool Executor::TrySubmit(std::function<void()> task) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (stopping_ || static_cast<int>(queue_.size()) >= max_queue_) return false;
   queue_.push_back(std::move(task));
+  work_.Signal();
   return true;
 }
 
 void Executor::ThreadStuck(int max_stuck) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (stopping_ || stuck_ >= max_stuck) return;
   ++stuck_;
   if (running_ - stuck_ < size_) StartThread();
 }
 
 void Executor::StuckTaskDone() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (stuck_ > 0) --stuck_;
 }
 
 int Executor::threads() const {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   return running_;
 }
 
@@ -67,15 +69,13 @@ void Executor::Loop() {
   for (;;) {
     std::function<void()> task;
     {
-      absl::MutexLock lock(&mu_);
+      base::MutexLock lock(&mu_);
       // Once a stuck thread came back, its replacement is surplus: one thread leaves.
       if (running_ - stuck_ > size_) {
         --running_;
         return;
       }
-      auto ready = [this]()
-                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
-      mu_.Await(absl::Condition(&ready));
+      while (!stopping_ && queue_.empty()) work_.Wait(&mu_);
       if (queue_.empty()) {  // stopping, and drained
         --running_;
         return;

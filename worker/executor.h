@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 
 namespace isopool::worker {
 
@@ -50,7 +50,8 @@ class Executor {
   const int max_queue_;
   const int size_;
   const size_t stack_bytes_;
-  mutable absl::Mutex mu_;
+  mutable base::Mutex mu_;
+  base::CondVar work_;  // a task was queued, or stopping_
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int running_ ABSL_GUARDED_BY(mu_) = 0;

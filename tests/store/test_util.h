@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "store/snapshot_store.h"
 
 namespace isopool::store::testing {
@@ -40,16 +40,16 @@ void FlipByte(const std::string& path, size_t offset);
 class RecordingObserver : public SnapshotStoreObserver {
  public:
   void OnQuarantine(absl::string_view id, absl::string_view reason) override {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     events_.emplace_back(std::string(id), std::string(reason));
   }
   std::vector<std::pair<std::string, std::string>> events() {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     return events_;
   }
 
  private:
-  absl::Mutex mu_;
+  base::Mutex mu_;
   std::vector<std::pair<std::string, std::string>> events_ ABSL_GUARDED_BY(mu_);
 };
 
