@@ -58,7 +58,7 @@ Lease::~Lease() { Release(); }
 void Lease::Release() {
   if (isolate_ == nullptr) return;
   std::shared_ptr<SnapshotPool> pool = std::move(pool_);
-  pool->sink().Release(pool, std::move(isolate_));
+  pool->manager().Release(pool, std::move(isolate_));
 }
 
 engine::CallResult Lease::Run(const engine::CallRequest& request,

@@ -140,6 +140,7 @@ class PoolManager {
   SnapshotPoolStats Stats(const std::string& snapshot_id) const;
 
  private:
+  friend class SnapshotPool;  // holds the Impl its leases go back to (internal/manager_impl.h)
   class Impl;
   std::unique_ptr<Impl> impl_;
 };

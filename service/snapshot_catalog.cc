@@ -5,7 +5,7 @@
 
 namespace isopool::service {
 
-SnapshotCatalog::SnapshotCatalog(store::EnvelopeReader& store, const ServerConfig& config)
+SnapshotCatalog::SnapshotCatalog(store::SnapshotStore& store, const ServerConfig& config)
     : store_(store),
       config_(config),
       blank_{SnapshotLimitsFromAnnotations({}, config), PolicyFromAnnotations({}, config)} {}

@@ -22,14 +22,14 @@
 #include "pool/snapshot_source.h"
 #include "service/config.h"
 #include "service/translate.h"
-#include "store/envelope_reader.h"
+#include "store/snapshot_store.h"
 #include "worker/fleet.h"
 
 namespace isopool::service {
 
 class SnapshotCatalog : public pool::SnapshotSource {
  public:
-  SnapshotCatalog(store::EnvelopeReader& store, const ServerConfig& config);
+  SnapshotCatalog(store::SnapshotStore& store, const ServerConfig& config);
 
   // The per-call limits of `snapshot_id`. NotFound, DataLoss (corrupted) as the store says.
   absl::StatusOr<SnapshotLimits> Limits(const std::string& snapshot_id);
@@ -56,7 +56,7 @@ class SnapshotCatalog : public pool::SnapshotSource {
   // Reads the envelope, decodes its options, and caches the entry.
   absl::StatusOr<std::string> ReadAndRemember(const std::string& snapshot_id, Entry* entry);
 
-  store::EnvelopeReader& store_;
+  store::SnapshotStore& store_;
   const ServerConfig& config_;
   const Entry blank_;
   absl::Mutex mu_;

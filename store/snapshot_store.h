@@ -20,8 +20,9 @@
 // Thread safety: every method of every implementation may be called concurrently from any
 // thread. Each mutation is atomic with respect to the others and durable when it returns OK.
 //
-// Filesystem implementation: fs_snapshot_store.h. Only id-based reads are needed by pool/,
-// through the EnvelopeReader base (envelope_reader.h).
+// Implementations: fs_snapshot_store.h (one node's directory) and shared_snapshot_store.h
+// (PostgreSQL + S3, for replicas). The service's SnapshotCatalog reads envelopes by id through
+// ReadEnvelope; pool/ never sees the store.
 
 #ifndef ISOPOOL_STORE_SNAPSHOT_STORE_H_
 #define ISOPOOL_STORE_SNAPSHOT_STORE_H_
@@ -34,7 +35,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "store/envelope_reader.h"
 
 namespace isopool::store {
 
@@ -110,9 +110,9 @@ class SnapshotStoreObserver {
   virtual void OnQuarantine(absl::string_view id, absl::string_view reason) {}
 };
 
-class SnapshotStore : public EnvelopeReader {
+class SnapshotStore {
  public:
-  ~SnapshotStore() override = default;
+  virtual ~SnapshotStore() = default;
 
   // Stores `envelope` under its sha256 with `metadata` (whose id and blob_bytes are
   // overwritten). Idempotent: storing bytes already present writes nothing and returns
@@ -140,6 +140,12 @@ class SnapshotStore : public EnvelopeReader {
 
   // The metadata of a stored snapshot, by id (either form).
   virtual absl::StatusOr<SnapshotMetadata> Get(absl::string_view id) = 0;
+
+  // The envelope of a stored snapshot, by id (either form), verified: it hashes to the id and
+  // passed the store's EnvelopeValidator, so it is safe to hand to engine restore.
+  // InvalidArgument (malformed id), NotFound, DataLoss (the stored bytes failed verification;
+  // the snapshot has been quarantined and is gone from the store), or an I/O error code.
+  virtual absl::StatusOr<std::string> ReadEnvelope(absl::string_view id) = 0;
 
   // Named snapshots in name order. page_size 0 means 100; above 1000 means 1000. page_token
   // is "" or a previous next_page_token (InvalidArgument if malformed).

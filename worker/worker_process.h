@@ -57,7 +57,8 @@ struct WorkerExit {
 class WorkerProcess;
 
 // What a worker reports. Called on its reader threads; must not block for long and must not
-// destroy the WorkerProcess.
+// destroy the WorkerProcess. WorkerFleet is its one implementation; it is an interface so that a
+// WorkerProcess, which the fleet owns, depends on this contract and not on its owner.
 class WorkerEvents {
  public:
   virtual ~WorkerEvents() = default;

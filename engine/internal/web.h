@@ -66,6 +66,8 @@ const v8::StartupData* BlankBlob();
 absl::Status MakeBlankBlob();
 
 // Where console output goes: the JsIsolate running a call. Absent while packing (dropped).
+// JsIsolate is its one implementation; it is an interface because this library sits below
+// js_isolate.h in the build (//engine:internal cannot name JsIsolate, which depends on it).
 class ConsoleSink {
  public:
   virtual ~ConsoleSink() = default;

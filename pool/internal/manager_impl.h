@@ -58,15 +58,6 @@ struct PooledIsolate {
   int gc_steps = 0;
 };
 
-// What Impl needs of a pool's owner when a Lease ends (SnapshotPool cannot name the private
-// PoolManager::Impl).
-class LeaseSink {
- public:
-  virtual ~LeaseSink() = default;
-  virtual void Release(std::shared_ptr<SnapshotPool> pool,
-                       std::unique_ptr<PooledIsolate> isolate) = 0;
-};
-
 // One Acquire waiting in a pool's FIFO queue. Lives on the waiting thread's stack; whoever
 // grants it (or fails it) pops it from the queue first, under Impl::mu_, which guards every
 // field here.
@@ -79,11 +70,12 @@ struct Waiter {
 
 // One snapshot's pool.
 //
-// `sink` and `id` are immutable. `snapshot` and `policy` are set once, under the manager's lock,
-// before the pool is marked loaded (SetLoaded), and are immutable afterwards: Lease holders and
-// restores read them without the lock. Everything else is State, guarded by the owning
-// PoolManager::Impl's mutex: it is reachable only through state(mu), which the thread-safety
-// analysis checks is called with `mu` held, and which checks that `mu` is that mutex.
+// `manager` (which a Lease gives its isolate back to) and `id` are immutable. `snapshot` and
+// `policy` are set once, under the manager's lock, before the pool is marked loaded (SetLoaded),
+// and are immutable afterwards: Lease holders and restores read them without the lock. Everything
+// else is State, guarded by the owning PoolManager::Impl's mutex: it is reachable only through
+// state(mu), which the thread-safety analysis checks is called with `mu` held, and which checks
+// that `mu` is that mutex.
 class SnapshotPool {
  public:
   struct State {
@@ -111,10 +103,10 @@ class SnapshotPool {
   };
 
   // `mu` is the owning manager's mutex.
-  SnapshotPool(LeaseSink& sink, std::string id, const base::Mutex& mu)
-      : sink_(sink), id_(std::move(id)), mu_(&mu) {}
+  SnapshotPool(PoolManager::Impl& manager, std::string id, const base::Mutex& mu)
+      : manager_(manager), id_(std::move(id)), mu_(&mu) {}
 
-  LeaseSink& sink() const { return sink_; }
+  PoolManager::Impl& manager() const { return manager_; }
   const std::string& id() const { return id_; }
   // Null until loaded.
   const std::shared_ptr<const engine::Snapshot>& snapshot() const { return snapshot_; }
@@ -140,7 +132,7 @@ class SnapshotPool {
   }
 
  private:
-  LeaseSink& sink_;
+  PoolManager::Impl& manager_;
   const std::string id_;
   const base::Mutex* const mu_;
   std::shared_ptr<const engine::Snapshot> snapshot_;
@@ -148,11 +140,11 @@ class SnapshotPool {
   State state_;
 };
 
-class PoolManager::Impl : public LeaseSink {
+class PoolManager::Impl {
  public:
   Impl(SnapshotSource& source, const GlobalPolicy& global, const PoolPolicy& blank_policy,
        engine::Watchdog& watchdog, engine::EngineObserver& engine_observer, PoolObserver& observer);
-  ~Impl() override;
+  ~Impl();
 
   absl::StatusOr<Lease> Acquire(const std::string& snapshot_id, absl::Time deadline)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -162,7 +154,8 @@ class PoolManager::Impl : public LeaseSink {
   PoolStats Stats() const ABSL_LOCKS_EXCLUDED(mu_);
   SnapshotPoolStats Stats(const std::string& snapshot_id) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  void Release(std::shared_ptr<SnapshotPool> pool, std::unique_ptr<PooledIsolate> isolate) override
+  // A Lease ends: the isolate goes back to its pool (or is recycled or condemned).
+  void Release(std::shared_ptr<SnapshotPool> pool, std::unique_ptr<PooledIsolate> isolate)
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
