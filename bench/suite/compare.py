@@ -14,61 +14,36 @@ current tree compares with REV. Client and servers share the cores (not pinned).
 
 import argparse
 import datetime
-import json
 import os
-import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import benchlib  # noqa: E402 (this folder)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARIES = {
-    "isopool_server": "service/isopool_server",
-    "isopool_pack": "engine/isopool_pack",
-    "isopool_worker": "worker/isopool_worker",
-    "loadgen": "bench/loadgen/loadgen",
-    "isopoolctl": "cli/isopoolctl",
-}
 
-# (row, loadgen arguments): the rows of the issue's targets.
+# (row, concurrency, loadgen arguments): the rows of the issue's targets.
+ECHO_SHARED = ["--snapshot=echo-shared", "--function=echo", "--args_json=[1]"]
+ECHO_CONTEXT = ["--snapshot=echo-context", "--function=echo", "--args_json=[1]"]
 ROWS = [
-    ("echo-shared c=16", ["--concurrency=16", "--snapshot=echo-shared", "--function=echo",
-                          "--args_json=[1]"]),
-    ("echo-context c=16", ["--concurrency=16", "--snapshot=echo-context", "--function=echo",
-                           "--args_json=[1]"]),
-    ("blank 1+1 c=16", ["--concurrency=16", "--source=1+1"]),
-    ("echo-shared c=1", ["--concurrency=1", "--snapshot=echo-shared", "--function=echo",
-                         "--args_json=[1]"]),
-    ("mixed clean c=16", ["--concurrency=16", "--snapshot=echo-context", "--function=echo",
-                          "--args_json=[1]"]),
-    ("mixed 1% hostile c=16", ["--concurrency=16", "--snapshot=echo-context", "--function=echo",
-                               "--args_json=[1]", "--hostile_fraction=0.01", "--hostile=loop,heap",
-                               "--hostile_timeout_ms=50", "--hostile_heap_mib=16"]),
+    ("echo-shared c=16", 16, ECHO_SHARED),
+    ("echo-context c=16", 16, ECHO_CONTEXT),
+    ("blank 1+1 c=16", 16, ["--source=1+1"]),
+    ("echo-shared c=1", 1, ECHO_SHARED),
+    ("mixed clean c=16", 16, ECHO_CONTEXT),
+    ("mixed 1% hostile c=16", 16, ECHO_CONTEXT + ["--hostile_fraction=0.01", "--hostile=loop,heap",
+                                                  "--hostile_timeout_ms=50",
+                                                  "--hostile_heap_mib=16"]),
 ]
 
 
 def log(msg):
     print(f"compare: {msg}", file=sys.stderr, flush=True)
-
-
-def build(tree, out_dir, targets):
-    subprocess.run(["bazel", "build", "-c", "opt", "--noshow_progress"] +
-                   [f"//{BINARIES[t].rsplit('/', 1)[0]}:{t}" for t in targets],
-                   cwd=tree, check=True, timeout=2400)
-    bin_dir = subprocess.run(["bazel", "info", "-c", "opt", "bazel-bin"], cwd=tree, check=True,
-                             capture_output=True, text=True).stdout.strip()
-    os.makedirs(out_dir, exist_ok=True)
-    for t in targets:
-        shutil.copy(os.path.join(bin_dir, BINARIES[t]), os.path.join(out_dir, t))
-    lib = subprocess.run(["ldd", os.path.join(bin_dir, BINARIES["isopool_server"])],
-                         capture_output=True, text=True).stdout
-    libnode = re.search(r"(/\S*libnode\.so\.\d+)", lib).group(1)
-    os.symlink(os.path.realpath(libnode), os.path.join(out_dir, os.path.basename(libnode)))
 
 
 def baseline_tree(rev, work):
@@ -79,73 +54,14 @@ def baseline_tree(rev, work):
     return tree
 
 
-class Server:
-    def __init__(self, name, bin_dir, work, hash_seed_file, extra):
-        self.name = name
-        data = os.path.join(work, f"data-{name}")
-        os.makedirs(data)
-        self.log_path = os.path.join(work, f"server-{name}.log")
-        args = [os.path.join(bin_dir, "isopool_server"), "--listen=127.0.0.1:0",
-                "--metrics_listen=127.0.0.1:0", f"--data_dir={data}",
-                f"--pack_binary={os.path.join(bin_dir, 'isopool_pack')}",
-                f"--hash_seed_file={hash_seed_file}"] + extra
-        env = dict(os.environ, LD_LIBRARY_PATH=bin_dir)
-        self.proc = subprocess.Popen(args, stderr=open(self.log_path, "w"), env=env,
-                                     cwd=bin_dir)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            m = re.search(r'"event":"start".*?"port":(\d+),"metrics_port":(\d+)',
-                          open(self.log_path).read())
-            if m:
-                self.port, self.metrics_port = int(m.group(1)), int(m.group(2))
-                self.addr = f"127.0.0.1:{self.port}"
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)  # the server's start line
-        raise RuntimeError(f"{name} did not start: {open(self.log_path).read()[-2000:]}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def resident_mib(self):
-        """RSS of the server and its worker processes."""
-        total = 0
-        pids = [self.proc.pid] + [int(p) for p in os.listdir("/proc") if p.isdigit()
-                                  and _ppid(int(p)) == self.proc.pid]
-        for pid in pids:
-            try:
-                total += int(open(f"/proc/{pid}/statm").read().split()[1]) * os.sysconf(
-                    "SC_PAGE_SIZE")
-            except OSError:
-                pass
-        return total / 1048576
-
-
-def _ppid(pid):
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-        return int(stat[stat.rfind(")") + 2:].split()[1])
-    except (OSError, ValueError, IndexError):
-        return -1
-
-
-def run_loadgen(bin_dir, server, label, args, warmup, duration, out):
-    cap = int(warmup + duration + 30)
-    cmd = [os.path.join(bin_dir, "loadgen"), f"--target={server.addr}", f"--label={label}",
-           "--rpc=execute", "--channels=2", f"--warmup_seconds={warmup}",
-           f"--duration_seconds={duration}", f"--hard_cap_seconds={cap}", f"--json_out={out}"] + args
-    subprocess.run(cmd, check=True, timeout=cap + 30, stdout=subprocess.DEVNULL,
-                   env=dict(os.environ, LD_LIBRARY_PATH=bin_dir))
-    r = json.load(open(out))
-    lat = r["well_behaved"]["latency"] if r.get("hostile_fraction") else r["latency"]
-    return {"rps": r["requests_per_second"], "p50": lat["p50"], "p99": lat["p99"],
-            "unexpected": r["unexpected_errors"]}
+def run_row(bins, server, label, concurrency, args, warmup, duration, out):
+    rc = benchlib.run_loadgen(bins, server.addr, label, concurrency, warmup, duration, out,
+                              ["--rpc=execute"] + args, stdout=subprocess.DEVNULL)
+    if rc != 0:
+        raise RuntimeError(f"loadgen '{label}' against {server.name} exited {rc}")
+    r = benchlib.read_loadgen_json(out)
+    return {"rps": r["requests_per_second"], "p50": r["latency_ok"]["p50"],
+            "p99": r["latency_ok"]["p99"], "unexpected": r["unexpected_errors"]}
 
 
 def main():
@@ -168,42 +84,38 @@ def main():
     t0 = time.time()
     try:
         log(f"building the current tree ({head}) -c opt")
-        build(ROOT, os.path.join(work, "bin"), list(BINARIES))
+        cur = benchlib.build_opt(ROOT, os.path.join(work, "bin"), list(benchlib.TARGETS))
         log(f"building {rev} -c opt in a temporary worktree")
         tree = baseline_tree(rev, work)
         base_targets = ["isopool_server", "isopool_pack"]
         if os.path.exists(os.path.join(tree, "worker/BUILD.bazel")):
             base_targets.append("isopool_worker")
-        build(tree, os.path.join(work, "bin-base"), base_targets)
-        seed = os.path.join(work, "hash_seed")
-        with open(seed, "w") as f:
-            f.write(str(int.from_bytes(os.urandom(7), "big") + 1))
-        os.chmod(seed, 0o600)
-        cur, base = os.path.join(work, "bin"), os.path.join(work, "bin-base")
-        servers = [Server("workers", cur, work, seed, [f"--worker_binary={cur}/isopool_worker"]),
-                   Server("in-process", cur, work, seed, ["--workers=0"]),
-                   Server("baseline", base, work, seed, [])]
+        base = benchlib.build_opt(tree, os.path.join(work, "bin-base"), base_targets)
+        seed = benchlib.write_hash_seed(os.path.join(work, "hash_seed"))
+        for name, bins, extra in (("workers", cur, []), ("in-process", cur, ["--workers=0"]),
+                                  ("baseline", base, [])):
+            servers.append(benchlib.start_server(name, bins, work, seed, extra, timeout=60))
         echo = os.path.join(work, "echo.js")
         with open(echo, "w") as f:
             f.write("function echo(x) { return x; }\n")
         for s in servers:
             for mode in ("context", "shared"):
-                subprocess.run([os.path.join(cur, "isopoolctl"), "--addr", s.addr, "upload", echo,
-                                "--name", f"echo-{mode}", "--isolation", mode, "--prewarm"],
-                               check=True, stdout=subprocess.DEVNULL, timeout=120,
-                               env=dict(os.environ, LD_LIBRARY_PATH=cur))
+                subprocess.run([cur["isopoolctl"], "--addr", s.addr, "upload", echo, "--name",
+                                f"echo-{mode}", "--isolation", mode, "--prewarm"],
+                               check=True, stdout=subprocess.DEVNULL, timeout=120, env=cur.env)
         idle_rss = {s.name: s.resident_mib() for s in servers}
         results = {}
         n = 0
         for rnd in range(args.rounds):
-            for row, row_args in ROWS:
+            for row, concurrency, row_args in ROWS:
                 order = servers if rnd % 2 == 0 else list(reversed(servers))
                 for s in order:
                     n += 1
                     out = os.path.join(work, f"run-{n:03d}.json")
-                    r = run_loadgen(cur, s, row, row_args, args.warmup, args.duration, out)
+                    r = run_row(cur, s, row, concurrency, row_args, args.warmup, args.duration,
+                                out)
                     results.setdefault((row, s.name), []).append(r)
-                    if s.proc.poll() is not None:
+                    if not s.alive():
                         raise RuntimeError(f"{s.name} died during '{row}'")
             log(f"round {rnd + 1}/{args.rounds} done")
         loaded_rss = {s.name: s.resident_mib() for s in servers}
@@ -233,7 +145,7 @@ def main():
     w("")
     w("| row | server | req/s | vs baseline | p50 ms | p99 ms | p99 vs baseline | unexpected "
       "errors |\n|---|---|---|---|---|---|---|---|")
-    for row, _ in ROWS:
+    for row, _, _ in ROWS:
         b_rps, b_p99 = med(row, "baseline", "rps"), med(row, "baseline", "p99")
         for s in servers:
             rps, p99 = med(row, s.name, "rps"), med(row, s.name, "p99")

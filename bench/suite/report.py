@@ -1,13 +1,17 @@
 #!/usr/bin/python3
-"""The `report` subcommand of bench/suite/suite.py: bench/RESULTS.md from the loadgen JSON
-reports, the scenario-4 JSON and the run's metadata, keeping the hand-written analysis section of
-an existing file. Split from suite.py so each file does one job.
+"""The report of bench/suite/suite.py: bench/RESULTS.md from the loadgen JSON reports, the
+scenario-4 JSON and the run's metadata, keeping the hand-written analysis section of an existing
+file; and the shared-store section spliced into it. Split from suite.py so each file does one
+job.
 """
 
 import glob
 import json
 import os
 import statistics
+import sys
+
+from benchlib import read_loadgen_json
 
 
 def ms(us):
@@ -17,8 +21,7 @@ def ms(us):
 def load_runs(runs_dir):
     runs = {}
     for path in sorted(glob.glob(os.path.join(runs_dir, "*.json"))):
-        with open(path) as f:
-            r = json.load(f)
+        r = read_loadgen_json(path)
         runs.setdefault(r["label"], []).append(r)
     return runs
 
@@ -26,7 +29,7 @@ def load_runs(runs_dir):
 def summary(rs):
     """Median over the repeated runs of one label (rates and each percentile separately)."""
     med = lambda xs: statistics.median(xs)
-    lat = lambda r: r["well_behaved"]["latency"] if r.get("hostile_fraction") else r["latency"]
+    lat = lambda r: r["latency_ok"]
     return {
         "runs": len(rs),
         "rps": med([r["requests_per_second"] for r in rs]),
@@ -67,16 +70,18 @@ def kept_analysis(path):
     return text[a + len(ANALYSIS_BEGIN):b].strip("\n")
 
 
-def write_report(args):
-    meta = json.load(open(args.meta))
-    runs = {k: summary(v) for k, v in load_runs(args.runs_dir).items()}
+def write_report(runs_dir, meta, out_path, uploads_path="", keep_analysis=False):
+    """Writes out_path; returns 3 when any isopool run (or upload) had unexpected errors, else
+    0. `meta`: the run's metadata (suite.py's run_metadata)."""
+    runs = {k: summary(v) for k, v in load_runs(runs_dir).items()}
     uploads = None
-    if args.uploads and os.path.exists(args.uploads):
-        uploads = json.load(open(args.uploads))
+    if uploads_path and os.path.exists(uploads_path):
+        with open(uploads_path) as f:
+            uploads = json.load(f)
     out = []
     w = out.append
     w("# End-to-end load: isopool vs the bare-gRPC floor and the Node + isolated-vm peer\n")
-    w(f"Written by `{meta['command']}` (bench/suite/suite.sh); bench/README.md explains every "
+    w(f"Written by `{meta['command']}` (bench/suite/suite.py); bench/README.md explains every "
       "row. Do not edit by hand outside the analysis section: the next run rewrites the rest.\n")
     w("| | |\n|---|---|")
     w(f"| date | {meta['date']} |")
@@ -85,9 +90,9 @@ def write_report(args):
     w(f"| mode | {meta['mode']}; warm-up {meta['warmup']} s + {meta['duration']} s measured per run; "
       f"{meta['rounds']} alternating round(s) for the ratio rows (medians shown) |")
     w(f"| pinning | main table: client and server **share** both cores (not pinned). "
-      f"{'Pinned table: server (or peer) on CPU 0, loadgen on CPU 1 (taskset).' if meta.get('pinned') else 'No pinned table in this run.'} |")
-    w(f"| client | loadgen (-c opt), async API, 1 completion-queue thread, 2 channels, "
-      f"deadline 5 s |")
+      f"{'Pinned table: server (or peer) on CPU 0, loadgen on CPU 1 (CPU affinity).' if meta.get('pinned') else 'No pinned table in this run.'} |")
+    w("| client | loadgen (-c opt), async API, 1 completion-queue thread, 2 channels, "
+      "deadline 5 s |")
     w(f"| server | isopool_server -c opt, default flags except `--listen`, `--metrics_listen`, "
       f"`--data_dir` (temp), `--pack_binary`, `--hash_seed_file`; {meta.get('server_note', '')} |")
     w(f"| peer | {meta.get('peer', 'not run')} |")
@@ -176,7 +181,7 @@ def write_report(args):
     if uploads:
         w("## Scenario 4: uploads\n")
         w("Distinct small classic-script bundles, default spec, one gRPC channel from a Python "
-          "client (`suite.py uploads`). Upload latency is the whole `UploadSnapshot` call: "
+          "client (bench/suite/uploads.py). Upload latency is the whole `UploadSnapshot` call: "
           "stream, pack in the `isopool_pack` child, store.\n")
         w("A `RESOURCE_EXHAUSTED` answer is retried with backoff (5, 10, 20 ms ...), as its "
           "message asks, and counted: with no more uploads in flight than "
@@ -281,15 +286,37 @@ def write_report(args):
         w("")
     w("## Analysis\n")
     w(ANALYSIS_BEGIN)
-    kept = kept_analysis(args.out) if args.keep_analysis else None
+    kept = kept_analysis(out_path) if keep_analysis else None
     w(kept if kept else "_No analysis written for this run yet._")
     w(ANALYSIS_END)
     w("")
-    w(f"Raw JSON reports of this run: `{args.runs_dir}` (temporary).")
-    with open(args.out + ".tmp", "w") as f:
+    w(f"Raw JSON reports of this run: `{runs_dir}` (temporary).")
+    with open(out_path + ".tmp", "w") as f:
         f.write("\n".join(out) + "\n")
-    os.replace(args.out + ".tmp", args.out)
-    print(f"wrote {args.out}")
+    os.replace(out_path + ".tmp", out_path)
+    print(f"wrote {out_path}", file=sys.stderr)
     for c in checks:
-        print(f"  {c[3]:>10}  {c[0]}: {c[1]} (want {c[2]})")
+        print(f"  {c[3]:>10}  {c[0]}: {c[1]} (want {c[2]})", file=sys.stderr)
     return 3 if unexpected else 0
+
+
+SHARED_BEGIN, SHARED_END = "<!-- shared-store:begin -->", "<!-- shared-store:end -->"
+
+
+def add_shared_store(out_path, table):
+    """Puts the shared-store benchmark's table (bench/shared_store, run by the suite after the
+    load runs) between its markers in out_path, or at its end."""
+    section = (f"{SHARED_BEGIN}\n## Shared store vs filesystem store (issue 11)\n\n"
+               "`bazel run -c opt //bench/shared_store:shared_store_bench`, run by this suite after "
+               "the load runs: one fs server and two shared-store replicas on a real PostgreSQL 15 "
+               "and a real Ceph radosgw on this machine, interleaved.\n\n" + table.strip() +
+               f"\n{SHARED_END}")
+    with open(out_path) as f:
+        text = f.read()
+    if SHARED_BEGIN in text and SHARED_END in text:
+        text = (text[:text.index(SHARED_BEGIN)] + section +
+                text[text.index(SHARED_END) + len(SHARED_END):])
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    with open(out_path, "w") as f:
+        f.write(text)

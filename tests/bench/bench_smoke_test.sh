@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs the benchmark suite's smoke mode (bench/suite/suite.sh --smoke) against the Bazel-built
-# server, pack, loadgen and isopoolctl, and checks that it exits 0 and that the results file it
-# wrote holds every row and verdict the smoke mode is meant to exercise: the floor, the three
-# isolation modes and the blank snapshot, the mixed load with hostile calls and condemned isolates,
-# and scenario 4's uploads. The suite itself fails on any unexpected error.
+# Runs the benchmark suite's smoke mode (bench/run.sh --smoke, i.e. bench/suite/suite.py) against
+# the Bazel-built server, pack, loadgen and isopoolctl, and checks that it exits 0 and that the
+# results file it wrote holds every row and verdict the smoke mode is meant to exercise: the
+# floor, the three isolation modes and the blank snapshot, the mixed load with hostile calls and
+# condemned isolates, and scenario 4's uploads. The suite itself fails on any unexpected error.
 set -euo pipefail
 RUNFILES=${RUNFILES_DIR:-${TEST_SRCDIR:?run me with bazel test}}
 WS="$RUNFILES/isopool"
@@ -12,7 +12,7 @@ export LOADGEN="$WS/bench/loadgen/loadgen" ISOPOOLCTL="$WS/cli/isopoolctl"
 export TMPDIR="${TEST_TMPDIR:?}"
 out="$TEST_TMPDIR/RESULTS.md"
 start=$(date +%s)
-"$WS/bench/suite/suite.sh" --smoke --out "$out"
+"$WS/bench/run.sh" --smoke --out "$out"
 elapsed=$(($(date +%s) - start))
 echo "smoke suite took ${elapsed}s"
 
