@@ -88,9 +88,8 @@ def from_env():
 
 
 def write_hash_seed(path):
-    """A random hash seed below 2^63: V8 10.2 refuses larger --hash-seed values ("out of
-    bounds") and then silently runs with a random seed (bench/README.md, "Known server
-    issues")."""
+    """A random hash seed below 2^63: V8 10.2 reads --hash-seed as int64 (bench/README.md,
+    "Server issues this suite found")."""
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(str(secrets.randbits(62) + 1))
     return path

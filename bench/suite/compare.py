@@ -14,6 +14,7 @@ current tree compares with REV. Client and servers share the cores (not pinned).
 
 import argparse
 import datetime
+import filecmp
 import os
 import shutil
 import statistics
@@ -47,10 +48,21 @@ def log(msg):
 
 
 def baseline_tree(rev, work):
+    """A git worktree of `rev` with what git does not hold: the unpacked V8 (a link to ours) and
+    the npm packages the build bundles (a link when its lock file is ours, else installed)."""
     tree = os.path.join(work, "baseline-src")
     subprocess.run(["git", "worktree", "add", "--detach", "-q", tree, rev], cwd=ROOT, check=True)
     os.symlink(os.path.join(ROOT, "third_party/v8/root"),
                os.path.join(tree, "third_party/v8/root"))
+    npm = "engine/web/npm"
+    if os.path.exists(os.path.join(tree, npm, "package-lock.json")):
+        if filecmp.cmp(os.path.join(tree, npm, "package-lock.json"),
+                       os.path.join(ROOT, npm, "package-lock.json"), shallow=False):
+            os.symlink(os.path.join(ROOT, npm, "node_modules"),
+                       os.path.join(tree, npm, "node_modules"))
+        else:
+            subprocess.run(["bash", "tools/npm_test_deps.sh", npm], cwd=tree, check=True,
+                           timeout=600)
     return tree
 
 
