@@ -41,6 +41,8 @@ CallOutcome CallHost::Run(const Call& call) {
     }
   }
   outcome.result = lease->Run(call.request, limits);
+  // A request the engine refused (args that are not JSON, an unknown function) never ran.
+  if (!outcome.result.status.ok()) outcome.status = outcome.result.status;
   return outcome;  // ~Lease gives the isolate back before the caller answers
 }
 

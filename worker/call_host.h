@@ -7,7 +7,8 @@
 //
 // Run borrows an isolate until call.acquire_deadline, cuts the wall limit to what is left of
 // call.deadline, runs the call and gives the isolate back (recycled or condemned) before it
-// returns.
+// returns. A request the engine refuses (engine::CallResult::status) is the outcome's status, as
+// for a call that found no isolate: either way the call never ran.
 //
 // Threads: Run may be called from many threads at once; each needs a stack of at least the
 // policy's isolate.stack_bytes + 256 KiB (kExecuteStackBytes is enough for every policy the

@@ -73,10 +73,6 @@ wire::Outcome EncodeOutcome(uint64_t call_id, const CallOutcome& outcome) {
   m.set_status_code(static_cast<int32_t>(outcome.status.code()));
   m.set_status_message(std::string(outcome.status.message()));
   const engine::CallResult& r = outcome.result;
-  if (!r.status.ok()) {  // a request the engine refused: report it as the outcome's status
-    m.set_status_code(static_cast<int32_t>(r.status.code()));
-    m.set_status_message(std::string(r.status.message()));
-  }
   m.set_result_json(r.result_json);
   if (r.error) {
     wire::ScriptError* e = m.mutable_error();
