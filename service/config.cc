@@ -13,6 +13,9 @@
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC listen address (0.0.0.0:50051 in a pod)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics address; empty disables it");
+ABSL_FLAG(std::string, port_file, "",
+          "Once ready, write {\"grpc_port\":N,\"metrics_port\":M,\"pid\":P} to this file "
+          "(atomically); for launchers that start the server on port 0");
 ABSL_FLAG(std::string, data_dir, "./.data", "Snapshot store directory");
 ABSL_FLAG(std::string, pack_binary, "", "Path of isopool_pack; default: next to this binary");
 ABSL_FLAG(std::string, hash_seed_file, "",
@@ -107,6 +110,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig() {
   ServerConfig c;
   c.listen = absl::GetFlag(FLAGS_listen);
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  c.port_file = absl::GetFlag(FLAGS_port_file);
   c.data_dir = absl::GetFlag(FLAGS_data_dir);
   c.pack_binary = absl::GetFlag(FLAGS_pack_binary);
   c.hash_seed_file = absl::GetFlag(FLAGS_hash_seed_file);

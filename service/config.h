@@ -25,7 +25,10 @@ struct ServerConfig {
   std::string data_dir = "./.data";
   std::string pack_binary;     // empty = isopool_pack next to the server binary
   std::string hash_seed_file;  // empty = <data_dir>/hash_seed (see hash_seed.h)
-  StoreConfig store;           // which snapshot store (store_config.h)
+  // Where to write the bound ports once ready (port_file.h), for launchers that listen on port 0;
+  // empty = nowhere.
+  std::string port_file;
+  StoreConfig store;  // which snapshot store (store_config.h)
 
   // Global pool limits.
   pool::GlobalPolicy global;

@@ -16,6 +16,7 @@
 #include "engine/runtime.h"
 #include "engine/snapshot.h"
 #include "service/log.h"
+#include "service/port_file.h"
 #include "worker/codec.h"
 #include "worker/in_process_runner.h"
 
@@ -228,6 +229,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
        {"workers", c.workers},
        {"snapshots", static_cast<uint64_t>(stats.snapshot_count)},
        {"v8", engine::V8Version()}});
+  if (!c.port_file.empty()) {
+    // Last: a launcher that reads it may call at once.
+    if (absl::Status s = WritePortFile(c.port_file, server->port_, server->metrics_.port());
+        !s.ok()) {
+      return s;
+    }
+  }
   return server;
 }
 

@@ -19,6 +19,7 @@ TEST(ConfigTest, CommandLineWinsOverTheEnvironmentEvenWithTheDefaultValue) {
   setenv("ISOPOOL_MAX_BUILD_HEAP_MIB", "5", 1);
   setenv("ISOPOOL_V8_FLAGS", "--no-opt --stack-size=500", 1);
   setenv("ISOPOOL_MAX_ISOLATES_PER_SNAPSHOT", "9", 1);
+  setenv("ISOPOOL_PORT_FILE", "/run/isopool/ports.json", 1);
   // --listen and --max_build_heap_mib are given with their default values: still given, so the
   // environment must not win.
   std::vector<std::string> args = {"config_test", "--listen=127.0.0.1:50051",
@@ -37,6 +38,7 @@ TEST(ConfigTest, CommandLineWinsOverTheEnvironmentEvenWithTheDefaultValue) {
   EXPECT_EQ(config->build.max_isolates_per_snapshot, 9);
   EXPECT_EQ(config->build.v8_flags, (std::vector<std::string>{"--no-opt", "--stack-size=500"}));
   EXPECT_EQ(config->build.default_build_timeout_ms, BuildSettings().default_build_timeout_ms);
+  EXPECT_EQ(config->port_file, "/run/isopool/ports.json");
 }
 
 }  // namespace
