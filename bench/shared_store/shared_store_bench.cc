@@ -27,8 +27,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "tests/e2e/server_process.h"
 #include "tests/fixtures/real_services.h"
+#include "tests/harness/server_process.h"
 
 namespace isopool::testing {
 namespace {

@@ -1,6 +1,6 @@
 // The first end-to-end slice: the real server on port 0, called by a real gRPC client.
 #include "gtest/gtest.h"
-#include "tests/e2e/server_process.h"
+#include "tests/harness/server_process.h"
 
 namespace isopool::testing {
 namespace {

@@ -19,8 +19,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/s3_client.h"
-#include "tests/e2e/server_process.h"
 #include "tests/fixtures/real_services.h"
+#include "tests/harness/server_process.h"
 
 namespace isopool::testing {
 namespace {

@@ -1,6 +1,6 @@
 // Uploading, executing and managing snapshots through the real server.
 #include "gtest/gtest.h"
-#include "tests/e2e/server_process.h"
+#include "tests/harness/server_process.h"
 
 namespace isopool::testing {
 namespace {
