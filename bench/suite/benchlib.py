@@ -3,8 +3,10 @@
 
 - Binaries: the -c opt binaries of one tree, copied out of bazel-bin (build_opt) or named by the
   environment (from_env), with the environment their processes need to find libnode.
-- start_server: one isopool_server on 127.0.0.1 port 0 with a temp data dir; a Server knows its
-  address, metrics URL, process (and worker processes), and stops itself.
+- start_server: one isopool_server on 127.0.0.1 port 0 with a temp data dir, through the one
+  launcher every test uses (tests/harness/launcher.py over //tests/harness:launch_server, which
+  waits for the server's --port_file); a Server knows its address, metrics URL, process (and
+  worker processes), and stops itself.
 - run_loadgen: one time-bounded bench/loadgen run; read_loadgen_json reads its report.
 - metric_sum: a Prometheus counter family from /metrics.
 
@@ -19,14 +21,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
-# Binary name -> its path under bazel-bin (and its Bazel package).
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
+import launcher  # noqa: E402 (tests/harness/launcher.py)
+
+# Binary name -> its path under bazel-bin (and its Bazel package). launch_server starts the
+# isopool_server beside it (base/sibling_binary.h), so the copies keep them together.
 TARGETS = {
     "isopool_server": "service/isopool_server",
     "isopool_pack": "engine/isopool_pack",
     "isopool_worker": "worker/isopool_worker",
+    "launch_server": "tests/harness/launch_server",
     "loadgen": "bench/loadgen/loadgen",
     "isopoolctl": "cli/isopoolctl",
 }
@@ -49,6 +56,13 @@ class Binaries:
 
     def get(self, name):
         return self.paths.get(name)
+
+    def add_launcher(self, launch_server):
+        """A copy of `launch_server` beside this isopool_server, to start it (a baseline
+        revision's tree may predate tests/harness)."""
+        self.paths["launch_server"] = os.path.join(
+            os.path.dirname(self.paths["isopool_server"]), "launch_server")
+        shutil.copy(launch_server, self.paths["launch_server"])
 
 
 def build_opt(tree, out_dir, names, timeout=2400):
@@ -78,7 +92,8 @@ def build_opt(tree, out_dir, names, timeout=2400):
 def from_env():
     """The prebuilt binaries named by ISOPOOL_SERVER, ISOPOOL_PACK, LOADGEN and ISOPOOLCTL (and
     ISOPOOL_WORKER if set, else the server finds its sibling isopool_worker), or None unless all
-    four are set."""
+    four are set. The launcher is launch_server_path()'s: $ISOPOOL_LAUNCH_SERVER, else the one
+    in the runfiles or bazel-bin; start_server checks that it started ISOPOOL_SERVER."""
     names = {"isopool_server": "ISOPOOL_SERVER", "isopool_pack": "ISOPOOL_PACK",
              "loadgen": "LOADGEN", "isopoolctl": "ISOPOOLCTL", "isopool_worker": "ISOPOOL_WORKER"}
     paths = {n: os.environ[v] for n, v in names.items() if os.environ.get(v)}
@@ -96,24 +111,24 @@ def write_hash_seed(path):
 
 
 class Server:
-    """A running isopool_server; stop() (SIGTERM, then SIGKILL after `grace` s) ends it."""
+    """A running isopool_server (through its launcher.Server); stop() ends it: SIGTERM, SIGKILL
+    after 10 s."""
 
-    def __init__(self, name, proc, log_path, port, metrics_port):
-        self.name, self.proc, self.log_path = name, proc, log_path
-        self.port, self.metrics_port = port, metrics_port
-        self.addr = f"127.0.0.1:{port}"
-        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    def __init__(self, name, launched):
+        self.name, self.launched = name, launched
+        self.port, self.metrics_port = launched.grpc_port, launched.metrics_port
+        self.addr = launched.address
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def alive(self):
-        return self.proc.poll() is None
+        return self.launched.running()
 
     def log_tail(self, n=30):
-        with open(self.log_path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
+        return "".join(self.launched.log_text().splitlines(keepends=True)[-n:])
 
     def pids(self):
         """The server and its worker processes."""
-        return [self.proc.pid] + children(self.proc.pid)
+        return [self.launched.pid] + children(self.launched.pid)
 
     def resident_mib(self):
         """RSS of the server and its worker processes."""
@@ -126,39 +141,32 @@ class Server:
                 pass
         return total / 1048576
 
-    def stop(self, grace=30):
-        stop_process(self.proc, grace)
+    def stop(self):
+        self.launched.stop()
 
 
 def start_server(name, binaries, work, hash_seed_file, extra_args=(), timeout=30):
     """Starts isopool_server on 127.0.0.1 port 0 (gRPC and metrics) with data dir
-    work/data-NAME, its log in work/server-NAME.log; returns the Server once it listens. Raises
-    RuntimeError (with the log's tail) if it exits or does not listen within `timeout` s."""
+    work/data-NAME, its log in work/server-NAME.log; returns the Server once it is ready (its
+    port file written). Raises launcher.LaunchError (with the log's tail) if it exits or is not
+    ready within `timeout` s, RuntimeError if the launcher started another binary than
+    binaries["isopool_server"]."""
     data = os.path.join(work, f"data-{name}")
     os.makedirs(data, exist_ok=True)
-    log_path = os.path.join(work, f"server-{name}.log")
-    args = [binaries["isopool_server"], "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-            f"--data_dir={data}", f"--pack_binary={binaries['isopool_pack']}",
-            f"--hash_seed_file={hash_seed_file}"]
+    flags = [f"--pack_binary={binaries['isopool_pack']}", f"--hash_seed_file={hash_seed_file}"]
     if binaries.get("isopool_worker"):
-        args.append(f"--worker_binary={binaries['isopool_worker']}")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(args + list(extra_args), stderr=log, env=binaries.env,
-                                stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open(log_path, errors="replace") as f:
-            m = re.search(r'"event":"start".*?"port":(\d+),"metrics_port":(\d+)', f.read())
-        if m:
-            return Server(name, proc, log_path, int(m.group(1)), int(m.group(2)))
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)  # polling the log for the server's start line
-    stop_process(proc, 5)
-    with open(log_path, errors="replace") as f:
-        tail = "".join(f.readlines()[-20:])
-    raise RuntimeError(f"server {name} did not start within {timeout} s "
-                       f"(exit status {proc.poll()}):\n{tail}")
+        flags.append(f"--worker_binary={binaries['isopool_worker']}")
+    launched = launcher.Server(*flags, *extra_args, data_dir=data,
+                               log=os.path.join(work, f"server-{name}.log"), env=binaries.env,
+                               binary=binaries.get("launch_server"), start_timeout=timeout)
+    server = Server(name, launched.start())
+    started = os.path.realpath(f"/proc/{launched.pid}/exe")
+    if started != os.path.realpath(binaries["isopool_server"]):
+        server.stop()
+        raise RuntimeError(f"{launched.binary or launcher.launch_server_path()} started "
+                           f"{started}, not {binaries['isopool_server']}: copy launch_server "
+                           "beside that server and name the copy in ISOPOOL_LAUNCH_SERVER")
+    return server
 
 
 def stop_process(proc, grace):

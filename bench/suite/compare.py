@@ -26,7 +26,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import benchlib  # noqa: E402 (this folder)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = benchlib.ROOT
 
 # (row, concurrency, loadgen arguments): the rows of the targets.
 ECHO_SHARED = ["--snapshot=echo-shared", "--function=echo", "--args_json=[1]"]
@@ -103,10 +103,17 @@ def main():
         if os.path.exists(os.path.join(tree, "worker/BUILD.bazel")):
             base_targets.append("isopool_worker")
         base = benchlib.build_opt(tree, os.path.join(work, "bin-base"), base_targets)
+        base.add_launcher(cur["launch_server"])
         seed = benchlib.write_hash_seed(os.path.join(work, "hash_seed"))
         for name, bins, extra in (("workers", cur, []), ("in-process", cur, ["--workers=0"]),
                                   ("baseline", base, [])):
-            servers.append(benchlib.start_server(name, bins, work, seed, extra, timeout=60))
+            try:
+                servers.append(benchlib.start_server(name, bins, work, seed, extra, timeout=60))
+            except benchlib.launcher.LaunchError as e:
+                hint = (f"\n{rev} may predate the server's --port_file, which the launcher "
+                        "waits for: compare against a later revision" if name == "baseline"
+                        else "")
+                raise RuntimeError(f"{name} did not start: {e}{hint}") from e
         echo = os.path.join(work, "echo.js")
         with open(echo, "w") as f:
             f.write("function echo(x) { return x; }\n")

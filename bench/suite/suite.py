@@ -5,9 +5,9 @@
   bench/run.sh --smoke    # a few seconds, concurrency 2, no peer, no 750 KiB bundle; exits
                           # non-zero on any unexpected error (tests/bench:bench_smoke_test)
 
-Steps: build the -c opt binaries (server, pack, worker, loadgen, isopoolctl) and copy them to a
-temp dir; prepare the peer's node_modules if missing; start isopool on 127.0.0.1 port 0 with a
-temp data dir; upload the snapshots with isopoolctl; run every scenario through the same
+Steps: build the -c opt binaries (server, pack, worker, launch_server, loadgen, isopoolctl) and
+copy them to a temp dir; prepare the peer's node_modules if missing; start isopool on 127.0.0.1
+port 0 with a temp data dir (tests/harness/launcher.py); upload the snapshots with isopoolctl; run every scenario through the same
 loadgen, alternating isopool and peer runs; measure uploads (uploads.py); write the results
 (report.py). Every step has a time bound; traffic goes to 127.0.0.1 only.
 
@@ -15,7 +15,8 @@ Flags: --smoke, --out FILE (default bench/RESULTS.md; --smoke: <work dir>/RESULT
 --no_peer, --no_pin (skip the pinned table), --no_shared_store (skip the shared-store table:
 bench/shared_store, a real PostgreSQL and Ceph; full mode only), --keep_work.
 Environment: ISOPOOL_SERVER, ISOPOOL_PACK, LOADGEN, ISOPOOLCTL (all four set = use these
-binaries, do not build; ISOPOOL_WORKER too, else the server finds isopool_worker itself);
+binaries, do not build; ISOPOOL_WORKER too, else the server finds isopool_worker itself; the
+server is started by $ISOPOOL_LAUNCH_SERVER, else launch_server from the runfiles or bazel-bin);
 DURATION, WARMUP (seconds per run), ROUNDS (alternating rounds of the ratio rows),
 MIXED_DURATION. Run by /usr/bin/python3 ($PYTHON in bench/run.sh), which has Debian's grpcio.
 Exit status: 0; 1 when a step failed; 2 for a bad flag; 3 when a run had unexpected errors.
@@ -154,7 +155,7 @@ class Suite:
         for p in self.peers.values():
             p.stop()
         if self.server:
-            self.server.stop(grace=5)
+            self.server.stop()
         if not self.args.keep_work:
             for d in ["bin"] + [os.path.basename(p) for p in glob.glob(self.path("data-*"))]:
                 shutil.rmtree(self.path(d), ignore_errors=True)
@@ -163,7 +164,7 @@ class Suite:
     def get_binaries(self):
         self.bins = benchlib.from_env()
         if self.bins is None:
-            self.log("building -c opt (server, pack, worker, loadgen, isopoolctl)")
+            self.log("building -c opt (server, pack, worker, launch_server, loadgen, isopoolctl)")
             try:
                 self.bins = benchlib.build_opt(ROOT, self.path("bin"), list(benchlib.TARGETS),
                                                timeout=1200)
@@ -203,7 +204,7 @@ class Suite:
         seed = benchlib.write_hash_seed(self.path("hash_seed"))
         try:
             self.server = benchlib.start_server("isopool", self.bins, self.work, seed)
-        except RuntimeError as e:
+        except (benchlib.launcher.LaunchError, RuntimeError) as e:
             raise Failure(str(e))
         self.log(f"isopool on {self.server.addr} (metrics :{self.server.metrics_port}), work dir "
                  f"{self.work}")
@@ -429,7 +430,7 @@ class Suite:
         self.uploads()
 
         load_end = load_average()
-        self.server.stop(grace=10)
+        self.server.stop()
         shared_table = self.shared_store()
         meta = self.run_metadata(load_end)
         with open(self.path("meta.json"), "w") as f:
