@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "tests/harness/server_process.h"
 
@@ -114,7 +115,13 @@ TEST(LifecycleTest, KillNineMidUploadLeavesAConsistentStore) {
     ASSERT_TRUE(Upload(*stub, Spec("kept-" + std::to_string(round)),
                        "function kept() { return " + std::to_string(round) + "; }", &kept)
                     .ok());
-    // The doomed upload: streamed slowly, then the server dies at a point that moves each round.
+    // The doomed upload, and the server killed at a point that moves each round: mid-stream
+    // after a few chunks (round 0) or most of them (round 2); once the whole bundle is sent
+    // (round 3); while the isopool_pack child builds it (round 1).
+    const size_t chunk = 32 << 10;
+    const size_t kill_after_chunks[] = {2, 0, 9, 0};
+    absl::Notification kill_point;
+    std::atomic<bool> doomed_done{false};
     std::thread doomed([&] {
       grpc::ClientContext context;
       v1::UploadSnapshotResponse response;
@@ -122,19 +129,29 @@ TEST(LifecycleTest, KillNineMidUploadLeavesAConsistentStore) {
       v1::UploadSnapshotRequest first;
       *first.mutable_spec() = Spec("doomed");
       writer->Write(first);
-      const size_t chunk = 32 << 10;
+      size_t sent = 0;
       for (size_t at = 0; at < big_bundle.size(); at += chunk) {
         v1::UploadSnapshotRequest part;
         part.set_chunk(big_bundle.substr(at, chunk));
         if (!writer->Write(part)) break;
-        if (round % 2 == 0) absl::SleepFor(absl::Milliseconds(10));
+        if (++sent == kill_after_chunks[round]) kill_point.Notify();
       }
       writer->WritesDone();
+      if (!kill_point.HasBeenNotified()) kill_point.Notify();
       if (writer->Finish().ok()) doomed_acknowledged = true;
+      doomed_done = true;
     });
-    // Even rounds die mid-stream, odd rounds while the bundle is being packed or stored.
-    const int kill_after_ms[] = {60, 50, 100, 90};
-    absl::SleepFor(absl::Milliseconds(kill_after_ms[round]));
+    kill_point.WaitForNotification();
+    if (round == 1) {
+      // The build runs in a child process: kill the server while it exists.
+      const absl::Time give_up = absl::Now() + absl::Seconds(30);
+      bool building = false;
+      while (!(building = !(*server)->ChildPids("isopool_pack").empty()) && !doomed_done &&
+             absl::Now() < give_up) {
+        absl::SleepFor(absl::Milliseconds(1));  // polling the process table
+      }
+      EXPECT_TRUE(building) << "no isopool_pack child was seen before the upload was answered";
+    }
     (*server)->Signal(SIGKILL);
     (*server)->Wait();
     doomed.join();

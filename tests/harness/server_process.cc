@@ -270,7 +270,8 @@ absl::Status ServerProcess::WaitForMetric(const std::string& series,
   }
 }
 
-std::vector<pid_t> ServerProcess::WorkerPids() const {
+std::vector<pid_t> ServerProcess::ChildPids(absl::string_view command) const {
+  const std::string comm = absl::StrCat("(", command, ")");
   std::vector<pid_t> children;
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return children;
@@ -285,7 +286,7 @@ std::vector<pid_t> ServerProcess::WorkerPids() const {
     std::vector<std::string> fields = absl::StrSplit(line.substr(close_paren + 2), ' ');
     int ppid = 0;
     if (fields.size() > 1 && absl::SimpleAtoi(fields[1], &ppid) && ppid == pid_ &&
-        line.find("(isopool_worker)") != std::string::npos) {
+        line.find(comm) != std::string::npos) {
       children.push_back(pid);
     }
   }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "isopool/v1/isopool.grpc.pb.h"
@@ -98,8 +99,10 @@ class ServerProcess {
   absl::Status WaitForMetric(const std::string& series, const std::function<bool(double)>& ok,
                              absl::Duration timeout = absl::Seconds(30)) const;
 
+  // The server's child processes running `command` (e.g. "isopool_pack") right now.
+  std::vector<pid_t> ChildPids(absl::string_view command) const;
   // The worker processes (the server's children) right now.
-  std::vector<pid_t> WorkerPids() const;
+  std::vector<pid_t> WorkerPids() const { return ChildPids("isopool_worker"); }
   // Resident bytes of the server and all its children now.
   size_t TotalResidentBytes() const;
 
