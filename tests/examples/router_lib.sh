@@ -29,7 +29,7 @@ backend isopool
   server s0 $SERVER_ADDR proto h2
 CFG
   haproxy -f "$TMP/haproxy.cfg" -db >"$ROUTER_LOG" 2>&1 &
-  SERVER_PIDS+=("$!")
+  CHILD_PIDS+=("$!")
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.05

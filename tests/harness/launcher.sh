@@ -6,8 +6,9 @@
 #   stop_servers                     # stops every server started here and waits for it
 #
 # Each server's launcher reads a FIFO whose write end this shell holds open: when the shell
-# exits, however it exits, the launcher sees EOF and stops its server (SIGTERM, then SIGKILL).
-# stop_servers does the same now and waits. The server inherits the environment, so
+# exits, however it exits, the launcher sees EOF and stops its server (SIGTERM, then SIGKILL),
+# unless a process the shell started in the background still holds that end. stop_servers
+# stops them now (SIGTERM to the launchers) and waits. The server inherits the environment, so
 # `ISOPOOL_FOO=x start_server` sets its flags. Data dirs and logs go to $TEST_TMPDIR (else
 # $TMPDIR): data.N and server.N.log for the Nth server.
 
@@ -15,6 +16,7 @@ LAUNCH_SERVER=${ISOPOOL_LAUNCH_SERVER:-${RUNFILES_DIR:-${TEST_SRCDIR:-}}/isopool
 LAUNCH_TMP=${TEST_TMPDIR:-${TMPDIR:-/tmp}}
 LAUNCHER_PIDS=()
 LAUNCHER_FDS=()
+SERVER_PORT="" SERVER_ADDR="" SERVER_METRICS_PORT="" SERVER_LOG="" SERVER_PID=""
 
 start_server() {
   if [ ! -x "$LAUNCH_SERVER" ]; then
@@ -28,8 +30,11 @@ start_server() {
   mkdir -p "$data"
   rm -f "$stdin_fifo" "$ready_fifo"
   mkfifo "$stdin_fifo" "$ready_fifo"
-  "$LAUNCH_SERVER" --data_dir="$data" --log="$SERVER_LOG" -- "$@" \
-    <"$stdin_fifo" >"$ready_fifo" &
+  (
+    # Not the stdin of the servers started before: each must see its own EOF.
+    for stdin_fd in "${LAUNCHER_FDS[@]}"; do exec {stdin_fd}>&-; done
+    exec "$LAUNCH_SERVER" --data_dir="$data" --log="$SERVER_LOG" -- "$@"
+  ) <"$stdin_fifo" >"$ready_fifo" &
   LAUNCHER_PIDS+=("$!")
   # Each open waits for the launcher's end of its FIFO (in the order the launcher opens them).
   exec {stdin_fd}>"$stdin_fifo"
@@ -52,6 +57,9 @@ stop_servers() {
   local fd pid
   for fd in "${LAUNCHER_FDS[@]}"; do exec {fd}>&-; done
   LAUNCHER_FDS=()
+  # SIGTERM as well: a background process this shell started later (HAProxy, a client) inherited
+  # the FIFOs' write ends, so EOF may never come while it runs.
+  for pid in "${LAUNCHER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${LAUNCHER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   LAUNCHER_PIDS=()
 }

@@ -68,7 +68,7 @@ def main():
     alerts = os.path.join(live.REPO, "deploy", "prometheus", "alerts.yml")
 
     server = live.start_server(deadline)
-    client = live.Client(server.addr)
+    client = live.Client(server.address)
     client.upload("monitoring-bundle", live.BUNDLE, entry="handler")
     traffic = live.Traffic()
     live.drive_traffic(client, traffic, ok_calls=20, uploaded_name="monitoring-bundle")
@@ -140,7 +140,7 @@ def main():
     if result.returncode != 0:
         raise Fail(f"promtool check metrics on the live payload:\n{result.stdout}{result.stderr}")
     print("ok   promtool check metrics: no problems")
-    if server.proc.poll() is not None:
+    if not server.running():
         raise Fail("the server exited during the test")
     print(f"PASS with {deadline.left():.1f} s of the 55 s budget left")
 

@@ -4,8 +4,8 @@ Imported by the tests in this folder (run with Debian's /usr/bin/python3 by Baze
 "local" + "external": they need the system's prometheus/promtool and loopback ports).
 
 - `Deadline`: one time budget for a whole test; every wait is bounded by it.
-- `start_server()`: isopool_server from the runfiles on port 0 (gRPC and /metrics), with a data
-  dir under $TEST_TMPDIR; the ports come from the JSON start line on stderr.
+- `start_server()`: isopool_server on port 0 (gRPC and /metrics) through tests/harness/launcher.py,
+  with a data dir under $TEST_TMPDIR; ready when its port file appears.
 - `start_prometheus()`: /usr/bin/prometheus on a free loopback port, storage in $TEST_TMPDIR.
 - `Client`: Execute and UploadSnapshot through examples/python/client.py (messages generated
   with protoc at run time, no generated gRPC code), plus `drive_traffic()`, which returns how
@@ -35,6 +35,8 @@ RUNFILES = os.environ.get("RUNFILES_DIR") or os.environ.get("TEST_SRCDIR") or ""
 WS = os.path.join(RUNFILES, "isopool")
 TMP = os.environ.get("TEST_TMPDIR") or tempfile.mkdtemp(prefix="isopool-monitoring-")
 SETUP_HINT = "run tools/setup.sh --test"
+sys.path.insert(0, os.path.join(WS, "tests", "harness"))
+import launcher  # noqa: E402  (//tests/harness:python_launcher)
 
 # The repository itself (for deploy/ files): these tests run unsandboxed ("local"), so the
 # script's runfiles symlink leads back to the source tree, as in tests/deploy/lib.sh.
@@ -132,42 +134,18 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Server:
-    def __init__(self, proc, log_path, port, metrics_port):
-        self.proc, self.log_path = proc, log_path
-        self.port, self.metrics_port = port, metrics_port
-        self.addr = f"127.0.0.1:{port}"
-
-    def metrics(self):
-        """The /metrics payload (Prometheus text format)."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.read().decode()
-
-
 def start_server(deadline, *flags):
-    server_bin = need(os.path.join(WS, "service", "isopool_server"), "the server from runfiles")
-    pack_bin = need(os.path.join(WS, "engine", "isopool_pack"), "the pack binary from runfiles")
-    data = tempfile.mkdtemp(prefix="data.", dir=TMP)
-    proc, log_path = _spawn("server", [
-        server_bin, "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", f"--data_dir={data}",
-        f"--pack_binary={pack_bin}", *flags
-    ])
-
-    def start_line():
-        if proc.poll() is not None:
-            dump_logs()
-            raise Fail(f"the server exited at start (status {proc.returncode})")
-        with open(log_path, errors="replace") as f:
-            for line in f:
-                if '"event":"start"' in line:
-                    return json.loads(line)
-        return None
-
-    start = deadline.wait_for("the server's start line", start_line, interval=0.1, limit=30)
-    if not start.get("port") or not start.get("metrics_port"):
-        raise Fail(f"start line without port and metrics_port: {start}")
-    return Server(proc, log_path, start["port"], start["metrics_port"])
+    """A launcher.Server (address, grpc_port, metrics_port, metrics(), running(), log_path),
+    stopped at exit with the other processes."""
+    server = launcher.Server(*flags, data_dir=tempfile.mkdtemp(prefix="data.", dir=TMP),
+                             log=os.path.join(TMP, "server.log"),
+                             start_timeout=max(1, min(30, deadline.left())))
+    try:
+        server.start()
+    except launcher.LaunchError as e:
+        raise Fail(str(e))
+    _PROCS.append((server.process, server.log_path))
+    return server
 
 
 class Prometheus:

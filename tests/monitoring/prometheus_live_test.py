@@ -92,7 +92,7 @@ def main():
     print(f"ok   prometheus on :{prom.port} scrapes the server's /metrics on "
           f":{server.metrics_port}")
 
-    client = live.Client(server.addr)
+    client = live.Client(server.address)
     uploaded = client.upload("monitoring-bundle", live.BUNDLE, entry="handler")
     if not uploaded.created:
         raise Fail("the upload to a fresh data dir was not created")
@@ -134,7 +134,7 @@ def main():
 
     check_rules(deadline, prom, alerts)
     check_queries_run(prom)
-    if server.proc.poll() is not None or prom.proc.poll() is not None:
+    if not server.running() or prom.proc.poll() is not None:
         raise Fail("the server or prometheus exited during the test")
     print(f"PASS with {deadline.left():.1f} s of the 55 s budget left")
 
