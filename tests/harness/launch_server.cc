@@ -1,7 +1,7 @@
 // launch_server: the real isopool_server for tests and benchmarks in any language, built on
 // ServerProcess (server_process.h). tests/harness/launcher.py and launcher.sh wrap it.
 //
-//   launch_server [--data_dir=DIR] [--log=PATH] [--start_timeout_seconds=30]
+//   launch_server [--server=PATH] [--data_dir=DIR] [--log=PATH] [--start_timeout_seconds=30]
 //                 [--stop_grace_seconds=10] [-- SERVER_FLAGS...]
 //
 // Starts the server on port 0 and waits for its port file; once the server is ready, prints ONE
@@ -18,7 +18,8 @@
 // log on stderr. If the server does not become ready: nothing on stdout, the reason on stderr,
 // exit 1.
 //
-// Without --data_dir, a new directory under $TEST_TMPDIR (else $TMPDIR, else /tmp); without
+// Without --server, the isopool_server beside this binary or in its runfiles. Without --data_dir,
+// a new directory under $TEST_TMPDIR (else $TMPDIR, else /tmp); without
 // --log, server.log in a new directory there. The server inherits the environment (ISOPOOL_*).
 #include <poll.h>
 #include <signal.h>
@@ -38,6 +39,8 @@
 #include "base/text_format.h"
 #include "tests/harness/server_process.h"
 
+ABSL_FLAG(std::string, server, "",
+          "The isopool_server binary; default: beside this binary or in its runfiles");
 ABSL_FLAG(std::string, data_dir, "", "The server's --data_dir; default: a new temp dir");
 ABSL_FLAG(std::string, log, "", "Where the server's stdout and stderr go; default: a temp file");
 ABSL_FLAG(int, start_timeout_seconds, 30, "How long the server may take to become ready");
@@ -92,6 +95,7 @@ int Main(const std::vector<std::string>& server_flags) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   if (options.data_dir.empty()) options.data_dir = NewTempDir("data");
   options.log_path = absl::GetFlag(FLAGS_log);
+  options.server_binary = absl::GetFlag(FLAGS_server);
   options.flags = server_flags;
   options.start_timeout = absl::Seconds(absl::GetFlag(FLAGS_start_timeout_seconds));
   absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Launch(options);
@@ -128,7 +132,8 @@ int Main(const std::vector<std::string>& server_flags) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "launch_server [--data_dir=DIR] [--log=PATH] [-- SERVER_FLAGS...]: starts isopool_server "
+      "launch_server [--server=PATH] [--data_dir=DIR] [--log=PATH] [-- SERVER_FLAGS...]: starts "
+      "isopool_server "
       "on port 0, prints one JSON line with its ports when it is ready, stops it at EOF on stdin");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   std::vector<std::string> server_flags(rest.begin() + 1, rest.end());

@@ -8,14 +8,17 @@
         server.metrics()      # the /metrics text now
         server.log_text()     # what the server wrote so far
 
-Server(*flags, data_dir=None, log=None, env=None, binary=None, start_timeout=30, stop_grace=10)
+Server(*flags, data_dir=None, log=None, env=None, server=None, binary=None, start_timeout=30,
+       stop_grace=10)
     flags          server flags, after the launcher's own --listen=127.0.0.1:0
                    --metrics_listen=127.0.0.1:0 --port_file --data_dir (so they may override them)
     data_dir, log  the server's --data_dir and log file (default: new temp paths)
     env            the server's environment (default: this process's)
+    server         the isopool_server binary (default: beside launch_server or in its runfiles)
     binary         the launch_server binary (default: see launch_server_path())
   .start()         starts it and waits until the server is ready (its port file); returns self.
                    Raises LaunchError with the launcher's reason and the end of the server's log.
+  .launcher_messages()  what the launcher wrote on stderr (nothing unless something failed).
   .stop()          stops it (SIGTERM, SIGKILL after stop_grace) and returns the launcher's exit
                    status: 0 when the server exited 0. Idempotent. `with` calls start and stop.
   .running()       whether the launcher, and so the server, is still running.
@@ -27,6 +30,7 @@ launcher sees EOF and stops the server. Nothing here reads the server's log to f
 import json
 import os
 import subprocess
+import tempfile
 
 __all__ = ["LaunchError", "Server", "launch_server_path"]
 
@@ -55,13 +59,14 @@ def launch_server_path():
 
 
 class Server:
-    def __init__(self, *flags, data_dir=None, log=None, env=None, binary=None, start_timeout=30,
-                 stop_grace=10):
+    def __init__(self, *flags, data_dir=None, log=None, env=None, server=None, binary=None,
+                 start_timeout=30, stop_grace=10):
         self.flags = list(flags)
         self._data_dir, self._log = data_dir, log
-        self.env, self.binary = env, binary
+        self.env, self.server, self.binary = env, server, binary
         self.start_timeout, self.stop_grace = start_timeout, stop_grace
         self.process = None
+        self._stderr = None
         self.returncode = None
         self.grpc_port = self.metrics_port = self.pid = None
         self.address = self.log_path = self.data_dir = self.port_file = None
@@ -70,19 +75,24 @@ class Server:
         argv = [self.binary or launch_server_path(),
                 f"--start_timeout_seconds={int(self.start_timeout)}",
                 f"--stop_grace_seconds={int(self.stop_grace)}"]
+        if self.server:
+            argv.append(f"--server={self.server}")
         if self._data_dir:
             argv.append(f"--data_dir={self._data_dir}")
         if self._log:
             argv.append(f"--log={self._log}")
         argv += ["--"] + self.flags
-        # stderr is inherited: the launcher's reasons land in the test's own output.
+        # The launcher writes to stderr only when something fails: keep it for the exception.
+        self._stderr = tempfile.TemporaryFile()
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        env=self.env)
+                                        stderr=self._stderr, env=self.env)
         line = self.process.stdout.readline()  # bounded: the launcher gives up at start_timeout
         if not line:
             self.returncode = self.process.wait()
+            self.process.stdin.close()
+            self.process.stdout.close()
             raise LaunchError(f"the server did not start (launch_server exited "
-                              f"{self.returncode}; its reason is on stderr above)")
+                              f"{self.returncode}): {self.launcher_messages()}")
         ready = json.loads(line)
         self.grpc_port, self.metrics_port = ready["grpc_port"], ready["metrics_port"]
         self.pid, self.address = ready["pid"], ready["address"]
@@ -108,6 +118,13 @@ class Server:
                 self.returncode = self.process.wait()
             self.process.stdout.close()
         return self.returncode
+
+    def launcher_messages(self):
+        """What the launcher wrote on stderr so far."""
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace").strip()
 
     def metrics(self, timeout=5):
         """The /metrics text now."""

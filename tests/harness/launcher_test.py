@@ -56,12 +56,18 @@ def main():
     check("the server is gone", ends(pid))
     check("stop() again is harmless", server.stop() == 0)
 
+    server_binary = os.path.join(os.environ["TEST_SRCDIR"], "isopool", "service", "isopool_server")
+    with launcher.Server(server=server_binary) as server:
+        check("server= names the binary it runs",
+              os.path.realpath(f"/proc/{server.pid}/exe") == os.path.realpath(server_binary))
+
     started = time.monotonic()
     try:
         launcher.Server("--log_level=loud").start()
         check("a bad flag raises LaunchError", False)
     except launcher.LaunchError as e:
-        check("a bad flag raises LaunchError", "did not start" in str(e), e)
+        check("a bad flag raises LaunchError with the server's log",
+              "did not start" in str(e) and "bad_config" in str(e), e)
     check("... at once, not at the start timeout", time.monotonic() - started < 10)
 
 
