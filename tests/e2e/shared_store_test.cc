@@ -1,7 +1,6 @@
 // Three real isopool_server processes on one PostgreSQL 15 and one Ceph radosgw bucket
 // (--snapshot_store=shared), as replicas behind a Service would run. The database and Ceph are
 // real and started once for this binary (tests/fixtures:real_services).
-#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -13,7 +12,6 @@
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -28,6 +26,9 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kHashSeed[] = "81985529216486895";  // every replica must share it
+constexpr auto kServing = grpc::health::v1::HealthCheckResponse::SERVING;
+constexpr char kWarm[] = "isopool_pool_isolates{state=\"warm\"}";
+constexpr char kPostgresUp[] = "isopool_store_dependency_up{dependency=\"postgres\"}";
 
 std::string Bundle(int version) {
   return absl::StrCat("function version() { return ", version, "; }\n",
@@ -39,27 +40,6 @@ v1::SnapshotSpec Spec(const std::string& name) {
   spec.set_name(name);
   spec.set_kind(v1::CLASSIC_SCRIPT);
   return spec;
-}
-
-// The value of an unlabelled-or-labelled sample line "<series> <value>" in /metrics.
-double Sample(int port, const std::string& series) {
-  absl::StatusOr<std::string> text = HttpGet(port, "/metrics");
-  if (!text.ok()) return -1;
-  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
-    if (absl::StartsWith(line, series + " ")) {
-      double value = -1;
-      if (absl::SimpleAtod(line.substr(series.size() + 1), &value)) return value;
-    }
-  }
-  return -1;
-}
-
-grpc::Status Health(const ServerProcess& server, grpc::health::v1::HealthCheckResponse* out) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  grpc::health::v1::HealthCheckRequest request;
-  request.set_service("isopool.v1.Isopool");
-  return server.HealthStub()->Check(&context, request, out);
 }
 
 class SharedStoreE2eTest : public ::testing::Test {
@@ -98,17 +78,10 @@ class SharedStoreE2eTest : public ::testing::Test {
     EXPECT_TRUE(server.ok()) << server.status();
     if (!server.ok()) return nullptr;
     // Ready once the store has migrated and reached both dependencies.
-    absl::Time give_up = absl::Now() + absl::Seconds(20);
-    grpc::health::v1::HealthCheckResponse health;
-    while (absl::Now() < give_up) {
-      if (Health(**server, &health).ok() &&
-          health.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-        break;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::SERVING)
-        << (*server)->Stderr();
+    absl::Status ready =
+        WaitUntil([&] { return (*server)->Health(ServerProcess::kApiService) == kServing; },
+                  absl::Seconds(20), "the API never became SERVING");
+    EXPECT_TRUE(ready.ok()) << ready << "\n" << (*server)->LogTail();
     return *std::move(server);
   }
 
@@ -125,14 +98,16 @@ class SharedStoreE2eTest : public ::testing::Test {
   absl::Duration TimeUntil(int r, const std::string& snapshot, const std::string& want,
                            absl::Duration within) {
     absl::Time start = absl::Now();
-    while (absl::Now() - start < within) {
+    auto answered = [&] {
       v1::ExecuteResponse response;
       grpc::Status status =
           Execute(*stubs_[r], FunctionRequest(snapshot, "version"), &response, absl::Seconds(2));
-      if (status.ok() && response.result_json() == want) return absl::Now() - start;
-      absl::SleepFor(absl::Milliseconds(10));
+      return status.ok() && response.result_json() == want;
+    };
+    if (!WaitUntil(answered, within, "no answer", absl::Milliseconds(10)).ok()) {
+      return absl::InfiniteDuration();
     }
-    return absl::InfiniteDuration();
+    return absl::Now() - start;
   }
 
   std::string conninfo_;
@@ -147,15 +122,12 @@ TEST_F(SharedStoreE2eTest, UploadMoveAndDeleteReachEveryReplica) {
   // process (--workers=2), once both workers have reported.
   std::vector<double> blank_warm;
   for (auto& r : replicas_) {
-    absl::Time give_up = absl::Now() + absl::Seconds(10);
-    double warm = -1;
-    while (absl::Now() < give_up) {
-      warm = Sample(r->metrics_port(), "isopool_pool_isolates{state=\"warm\"}");
-      if (warm >= 2) break;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    ASSERT_EQ(warm, 2) << "blank pools never warmed";
-    blank_warm.push_back(warm);
+    ASSERT_TRUE(r->WaitForMetric(
+                     kWarm, [](double warm) { return warm >= 2; }, absl::Seconds(10))
+                    .ok())
+        << "blank pools never warmed";
+    blank_warm.push_back(r->Metric(kWarm));
+    ASSERT_EQ(blank_warm.back(), 2);
   }
   // Upload on replica 0; a call by name on 1 and 2 works within 1 s of the upload returning.
   v1::UploadSnapshotResponse v1_upload;
@@ -187,21 +159,18 @@ TEST_F(SharedStoreE2eTest, UploadMoveAndDeleteReachEveryReplica) {
   // Every replica drains: both ids and the name are gone, and its warm isolates are back to
   // the blank pools alone, within a second or two (each replica hears it through LISTEN).
   for (int r = 0; r < 3; ++r) {
-    absl::Time give_up = absl::Now() + absl::Seconds(2);
     double warm = -1;
     grpc::StatusCode by_name = grpc::StatusCode::OK, by_id = grpc::StatusCode::OK;
-    while (absl::Now() < give_up) {
+    auto drained = [&] {
       v1::ExecuteResponse response;
       by_name = Execute(*stubs_[r], FunctionRequest("rules", "version"), &response).error_code();
       by_id = Execute(*stubs_[r], FunctionRequest(v2_upload.snapshot().id(), "version"), &response)
                   .error_code();
-      warm = Sample(replicas_[r]->metrics_port(), "isopool_pool_isolates{state=\"warm\"}");
-      if (by_name == grpc::StatusCode::NOT_FOUND && by_id == grpc::StatusCode::NOT_FOUND &&
-          warm == blank_warm[r]) {
-        break;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
+      warm = replicas_[r]->Metric(kWarm);
+      return by_name == grpc::StatusCode::NOT_FOUND && by_id == grpc::StatusCode::NOT_FOUND &&
+             warm == blank_warm[r];
+    };
+    (void)WaitUntil(drained, absl::Seconds(2), "drained", absl::Milliseconds(20));
     EXPECT_EQ(by_name, grpc::StatusCode::NOT_FOUND) << "replica " << r;
     EXPECT_EQ(by_id, grpc::StatusCode::NOT_FOUND) << "replica " << r;
     EXPECT_EQ(warm, blank_warm[r]) << "replica " << r << " kept a pool of a deleted snapshot";
@@ -240,31 +209,14 @@ TEST_F(SharedStoreE2eTest, KillNineMidUploadLeavesNothingVisible) {
     grpc::Status status = Upload(*stubs_[0], Spec("doomed"), slow, &response);
     EXPECT_FALSE(status.ok());
   });
-  // The event: the server has an isopool_pack child (the build started), from any thread.
-  absl::Time give_up = absl::Now() + absl::Seconds(10);
-  bool building = false;
-  const std::string tasks = absl::StrCat("/proc/", replicas_[0]->pid(), "/task");
-  while (!building && absl::Now() < give_up) {
-    DIR* dir = opendir(tasks.c_str());
-    while (dir != nullptr && !building) {
-      dirent* entry = readdir(dir);
-      if (entry == nullptr) break;
-      // Worker processes are children too: look for the pack child by name.
-      std::ifstream children(absl::StrCat(tasks, "/", entry->d_name, "/children"));
-      std::string pid;
-      while (!building && children >> pid) {
-        std::ifstream comm(absl::StrCat("/proc/", pid, "/comm"));
-        std::string name;
-        building = std::getline(comm, name) && name == "isopool_pack";
-      }
-    }
-    if (dir != nullptr) closedir(dir);
-    if (!building) absl::SleepFor(absl::Milliseconds(2));
-  }
+  // The event: the server has an isopool_pack child (the build started).
+  absl::Status building =
+      WaitUntil([&] { return !replicas_[0]->ChildPids("isopool_pack").empty(); }, absl::Seconds(10),
+                "the build never started", absl::Milliseconds(2));
   replicas_[0]->Signal(SIGKILL);
   replicas_[0]->Wait();
   upload.join();
-  ASSERT_TRUE(building) << "the build never started";
+  ASSERT_TRUE(building.ok()) << building;
   for (int r : {1, 2}) {
     grpc::ClientContext context;
     v1::ListSnapshotsRequest list;
@@ -294,7 +246,7 @@ TEST_F(SharedStoreE2eTest, CorruptObjectIsNeverGivenToV8) {
   grpc::Status status = Execute(*stubs_[2], FunctionRequest("fragile", "version"), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("quarantined"));
-  EXPECT_EQ(Sample(replicas_[2]->metrics_port(), "isopool_snapshot_quarantined_total"), 1);
+  EXPECT_EQ(replicas_[2]->Metric("isopool_snapshot_quarantined_total"), 1);
   EXPECT_THAT(replicas_[2]->Stderr(), HasSubstr("sha256 mismatch"));
   // The server is alive and serving, and the name is gone everywhere.
   for (int r = 0; r < 3; ++r) {
@@ -323,18 +275,12 @@ TEST_F(SharedStoreE2eTest, DependenciesDownWhileServing) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("PostgreSQL"));
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-  EXPECT_EQ(
-      Sample(replicas_[1]->metrics_port(), "isopool_store_dependency_up{dependency=\"postgres\"}"),
-      0);
+  EXPECT_EQ(replicas_[1]->Metric(kPostgresUp), 0);
   ASSERT_TRUE(SharedServices().postgres->Restart().ok());
   // Each replica notices the database is back within a second or so (its prober).
   for (int r = 0; r < 3; ++r) {
-    absl::Time give_up = absl::Now() + absl::Seconds(5);
-    while (Sample(replicas_[r]->metrics_port(),
-                  "isopool_store_dependency_up{dependency=\"postgres\"}") != 1 &&
-           absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(20));
-    }
+    (void)replicas_[r]->WaitForMetric(
+        kPostgresUp, [](double up) { return up == 1; }, absl::Seconds(5));
   }
 
   // The object store down: warm calls keep working; a cold load on a replica that never had
@@ -359,39 +305,24 @@ TEST_F(SharedStoreE2eTest, StartsNotServingWhileTheDatabaseIsDownAndSaysWhy) {
   std::vector<std::string> flags = Flags();
   auto server = ServerProcess::Start(NewTempDir("notready"), flags);
   ASSERT_TRUE(server.ok()) << server.status();
-  grpc::health::v1::HealthCheckResponse health;
-  ASSERT_TRUE(Health(**server, &health).ok());
-  EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ((*server)->Health(ServerProcess::kApiService),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   // The process as a whole stays SERVING: a liveness probe must not restart it for this.
-  {
-    grpc::ClientContext context;
-    grpc::health::v1::HealthCheckRequest whole;
-    grpc::health::v1::HealthCheckResponse process;
-    ASSERT_TRUE((*server)->HealthStub()->Check(&context, whole, &process).ok());
-    EXPECT_EQ(process.status(), grpc::health::v1::HealthCheckResponse::SERVING);
-  }
+  EXPECT_EQ((*server)->Health(), kServing);
   v1::ExecuteResponse response;
   grpc::Status status = Execute(*(*server)->Stub(), FunctionRequest("x", "f"), &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   // The log says why, once the first attempt failed.
-  absl::Time logged = absl::Now() + absl::Seconds(5);
-  while (!absl::StrContains((*server)->Stderr(), "store_not_ready") && absl::Now() < logged) {
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+  (void)(*server)->WaitForLog("store_not_ready", absl::Seconds(5));
   EXPECT_THAT((*server)->Stderr(), HasSubstr("store_not_ready"));
   EXPECT_THAT((*server)->Stderr(), HasSubstr("PostgreSQL 127.0.0.1"));
   // Credentials never reach the logs.
   EXPECT_THAT((*server)->Stderr(), ::testing::Not(HasSubstr(getenv("ISOPOOL_S3_SECRET_KEY"))));
   ASSERT_TRUE(SharedServices().postgres->Restart().ok());
-  absl::Time give_up = absl::Now() + absl::Seconds(15);
-  while (absl::Now() < give_up) {
-    if (Health(**server, &health).ok() &&
-        health.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::SERVING) << (*server)->Stderr();
+  absl::Status serving =
+      WaitUntil([&] { return (*server)->Health(ServerProcess::kApiService) == kServing; },
+                absl::Seconds(15), "the API never became SERVING after PostgreSQL came back");
+  EXPECT_TRUE(serving.ok()) << serving << "\n" << (*server)->LogTail();
 }
 
 // HAProxy in front of three replicas, hashing x-isopool-snapshot, with isopoolctl (which sets
@@ -436,7 +367,7 @@ TEST_F(SharedStoreE2eTest, AffinityRouterKeepsEachNameOnOneReplica) {
   EXPECT_GE(used.size(), 2u) << "every name hashed to one replica: no spread";
   // Each replica ran exactly the calls routed to it, so the others never warmed those names.
   for (size_t r = 0; r < replicas_.size(); ++r) {
-    double ok = Sample(replicas_[r]->metrics_port(), "isopool_executions_total{outcome=\"ok\"}");
+    double ok = replicas_[r]->Metric("isopool_executions_total{outcome=\"ok\"}");
     int want = execs_on[absl::StrCat("s", r)];
     EXPECT_EQ(ok < 0 ? 0 : ok, want) << "replica " << r;
   }

@@ -45,11 +45,8 @@ TEST(StuckWorkerTest, UnresponsiveCallIsAnsweredAtItsTimeoutAndItsWorkerKilled) 
                   .ok());
   // The spare took the dead worker's place, and a new spare was started.
   std::vector<pid_t> workers_after;
-  for (absl::Time give_up = absl::Now() + absl::Seconds(30); absl::Now() < give_up;) {
-    workers_after = (*server)->WorkerPids();
-    if (workers_after.size() == 3) break;
-    absl::SleepFor(absl::Milliseconds(20));  // polling the process table for the new spare
-  }
+  (void)WaitUntil([&] { return (workers_after = (*server)->WorkerPids()).size() == 3; },
+                  absl::Seconds(30), "a new spare");
   int gone = 0;
   for (pid_t pid : workers_before) {
     gone += std::find(workers_after.begin(), workers_after.end(), pid) == workers_after.end();

@@ -32,6 +32,24 @@ std::unique_ptr<grpc::health::v1::Health::Stub> ServerProcess::HealthStub() cons
       grpc::CreateChannel(address(), grpc::InsecureChannelCredentials()));
 }
 
+grpc::health::v1::HealthCheckResponse::ServingStatus ServerProcess::Health(
+    const std::string& service) const {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  if (!HealthStub()->Check(&context, request, &response).ok()) {
+    return grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  }
+  return response.status();
+}
+
+double ServerProcess::Metric(const std::string& series) const {
+  absl::StatusOr<std::string> metrics = Metrics();
+  return metrics.ok() ? MetricSample(*metrics, series) : -1;
+}
+
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr = {};

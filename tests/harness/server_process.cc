@@ -235,15 +235,22 @@ std::string ServerProcess::LogTail() const {
   return absl::StrJoin(lines, "\n");
 }
 
-absl::Status ServerProcess::WaitForLog(const std::string& needle, absl::Duration timeout) const {
-  absl::Time deadline = absl::Now() + timeout;
+absl::Status WaitUntil(const std::function<bool()>& done, absl::Duration timeout,
+                       absl::string_view what, absl::Duration poll) {
+  const absl::Time deadline = absl::Now() + timeout;
   for (;;) {
-    if (Stderr().find(needle) != std::string::npos) return absl::OkStatus();
+    if (done()) return absl::OkStatus();
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("the server never logged ", needle));
+      return absl::DeadlineExceededError(
+          absl::StrCat(what, " (waited ", absl::FormatDuration(timeout), ")"));
     }
-    absl::SleepFor(kPoll);
+    absl::SleepFor(poll);
   }
+}
+
+absl::Status ServerProcess::WaitForLog(const std::string& needle, absl::Duration timeout) const {
+  return WaitUntil([&] { return Stderr().find(needle) != std::string::npos; }, timeout,
+                   absl::StrCat("the server never logged ", needle));
 }
 
 absl::StatusOr<std::string> ServerProcess::Metrics() const {
@@ -253,21 +260,19 @@ absl::StatusOr<std::string> ServerProcess::Metrics() const {
 absl::Status ServerProcess::WaitForMetric(const std::string& series,
                                           const std::function<bool(double)>& ok,
                                           absl::Duration timeout) const {
-  absl::Time deadline = absl::Now() + timeout;
   double last = -1;
-  for (;;) {
+  auto reached = [&] {
     absl::StatusOr<std::string> metrics = Metrics();
-    if (metrics.ok()) {
-      last = MetricSample(*metrics, series);
-      if (ok(last)) return absl::OkStatus();
-    }
-    if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(series, " never reached the expected value; last: ", last));
-    }
-    // The server's gauges change when its workers report (every 250 ms): poll gently.
-    absl::SleepFor(absl::Milliseconds(20));
-  }
+    if (!metrics.ok()) return false;  // a failed scrape is no value, not -1
+    last = MetricSample(*metrics, series);
+    return ok(last);
+  };
+  absl::Status waited =
+      WaitUntil(reached, timeout, absl::StrCat(series, " never reached the expected value"),
+                // The gauges change when the workers report (every 250 ms).
+                absl::Milliseconds(20));
+  if (waited.ok()) return waited;
+  return absl::DeadlineExceededError(absl::StrCat(waited.message(), "; last: ", last));
 }
 
 std::vector<pid_t> ServerProcess::ChildPids(absl::string_view command) const {

@@ -75,6 +75,11 @@ class ServerProcess {
 
   std::unique_ptr<v1::Isopool::Stub> Stub() const;
   std::unique_ptr<grpc::health::v1::Health::Stub> HealthStub() const;
+  // The health of `service` now: "" is the process (what a liveness probe asks),
+  // kApiService the API (what a readiness probe asks). UNKNOWN when the check itself fails.
+  static constexpr char kApiService[] = "isopool.v1.Isopool";
+  grpc::health::v1::HealthCheckResponse::ServingStatus Health(
+      const std::string& service = "") const;
 
   // Sends `signal`; Wait() then reaps the process and returns its exit status (as waitpid).
   void Signal(int signal);
@@ -95,6 +100,9 @@ class ServerProcess {
 
   // The /metrics text now.
   absl::StatusOr<std::string> Metrics() const;
+  // The value of one sample (name with its labels, as exposed) now; -1 when absent or the
+  // scrape fails.
+  double Metric(const std::string& series) const;
   // Waits until the metric sample `series` (e.g. "isopool_calls_rerun_total") satisfies `ok`.
   absl::Status WaitForMetric(const std::string& series, const std::function<bool(double)>& ok,
                              absl::Duration timeout = absl::Seconds(30)) const;
@@ -120,6 +128,12 @@ class ServerProcess {
   int port_ = 0;
   int metrics_port_ = 0;
 };
+
+// Checks `done` every `poll` until it holds or `timeout` passes; DeadlineExceeded naming `what`
+// then. For waiting on something observable (a process, a health status, a call's answer),
+// never on a guessed delay.
+absl::Status WaitUntil(const std::function<bool()>& done, absl::Duration timeout,
+                       absl::string_view what, absl::Duration poll = absl::Milliseconds(5));
 
 // The integer value of `key` in a one-line JSON object of integers (the port file, the first
 // fields of launch_server's line); -1 when absent.
