@@ -59,26 +59,28 @@ IsopoolService::IsopoolService(const ServerConfig& config, store::SnapshotStore&
 IsopoolService::~IsopoolService() = default;
 
 bool IsopoolService::BeginCall() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   if (draining_) return false;
   ++in_flight_;
   return true;
 }
 
 void IsopoolService::EndCall() {
-  absl::MutexLock lock(&mu_);
-  --in_flight_;
+  base::MutexLock lock(&mu_);
+  if (--in_flight_ == 0) idle_.SignalAll();
 }
 
 void IsopoolService::StartDraining() {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   draining_ = true;
 }
 
 bool IsopoolService::WaitIdle(absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
-  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+  base::MutexLock lock(&mu_);
+  while (in_flight_ > 0) {
+    if (idle_.WaitWithDeadline(&mu_, deadline)) return in_flight_ == 0;
+  }
+  return true;
 }
 
 grpc::ServerUnaryReactor* IsopoolService::Execute(grpc::CallbackServerContext* context,

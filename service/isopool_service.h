@@ -16,7 +16,7 @@
 
 #include <atomic>
 
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "engine/pack_process.h"
 #include "isopool/v1/isopool.grpc.pb.h"
 #include "service/config.h"
@@ -79,7 +79,8 @@ class IsopoolService final : public v1::Isopool::CallbackService {
   worker::Executor build_executor_;
   std::atomic<int> uploads_{0};
 
-  absl::Mutex mu_;
+  base::Mutex mu_;
+  base::CondVar idle_;  // signalled when in_flight_ drops to 0
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };

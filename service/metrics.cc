@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "base/text_format.h"
 #include "service/log.h"
 
@@ -232,18 +232,18 @@ class Metrics::Collector : public prometheus::Collectable {
  public:
   explicit Collector(Metrics& metrics) : metrics_(metrics) {}
   void SetSource(std::function<GaugeSnapshot()> source) {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     source_ = std::move(source);
   }
   void AddHook(std::function<void()> hook) {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     hooks_.push_back(std::move(hook));
   }
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::function<GaugeSnapshot()> source;
     std::vector<std::function<void()>> hooks;
     {
-      absl::MutexLock lock(&mu_);
+      base::MutexLock lock(&mu_);
       source = source_;
       hooks = hooks_;
     }
@@ -278,7 +278,7 @@ class Metrics::Collector : public prometheus::Collectable {
 
  private:
   Metrics& metrics_;
-  mutable absl::Mutex mu_;
+  mutable base::Mutex mu_;
   std::function<GaugeSnapshot()> source_ ABSL_GUARDED_BY(mu_);
   std::vector<std::function<void()>> hooks_ ABSL_GUARDED_BY(mu_);
 };

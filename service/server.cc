@@ -78,7 +78,7 @@ Server::~Server() {
 }
 
 void Server::SetStoreReady(bool ready) {
-  absl::MutexLock lock(&health_mu_);
+  base::MutexLock lock(&health_mu_);
   store_ready_ = ready;
   if (health_ == nullptr || draining_) return;
   // Only the API service: the process itself ("", the liveness probe) is fine, and restarting
@@ -106,7 +106,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 
   {
     // The shared store reports ready from its own thread, possibly before Open returns.
-    absl::MutexLock lock(&server->health_mu_);
+    base::MutexLock lock(&server->health_mu_);
     server->store_ready_ = c.store.kind == "fs";
   }
   StoreHooks hooks;
@@ -214,7 +214,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   {
     // The API service is NOT_SERVING while a shared store is not ready yet (its log lines say
     // why); the process as a whole ("") is.
-    absl::MutexLock lock(&server->health_mu_);
+    base::MutexLock lock(&server->health_mu_);
     server->health_ = server->grpc_server_->GetHealthCheckService();
     server->health_->SetServingStatus(true);
     server->health_->SetServingStatus(kServiceName, server->store_ready_);
@@ -243,7 +243,7 @@ bool Server::Drain() {
   // Refuse first, then say so: a client that saw NOT_SERVING or the log line is refused.
   service_->StartDraining();
   {
-    absl::MutexLock lock(&health_mu_);
+    base::MutexLock lock(&health_mu_);
     draining_ = true;
     health_->SetServingStatus(false);
     health_->SetServingStatus(kServiceName, false);

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "base/mutex.h"
 #include "service/config.h"
 #include "service/isopool_service.h"
 #include "service/metrics.h"
@@ -58,7 +59,7 @@ class Server {
   // runner goes.
   std::atomic<worker::CallRunner*> hook_runner_{nullptr};
   std::atomic<SnapshotCatalog*> hook_catalog_{nullptr};
-  absl::Mutex health_mu_;
+  base::Mutex health_mu_;
   bool store_ready_ ABSL_GUARDED_BY(health_mu_) = true;
   bool draining_ ABSL_GUARDED_BY(health_mu_) = false;
   grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(health_mu_) = nullptr;

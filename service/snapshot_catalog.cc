@@ -20,7 +20,7 @@ absl::StatusOr<std::string> SnapshotCatalog::ReadAndRemember(const std::string& 
   entry->limits = SnapshotLimitsFromAnnotations(annotations, config_);
   entry->policy = PolicyFromAnnotations(annotations, config_);
   entry->last_used = absl::Now();
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   entries_[snapshot_id] = *entry;
   return envelope;
 }
@@ -28,7 +28,7 @@ absl::StatusOr<std::string> SnapshotCatalog::ReadAndRemember(const std::string& 
 absl::StatusOr<SnapshotLimits> SnapshotCatalog::Limits(const std::string& snapshot_id) {
   if (snapshot_id.empty()) return blank_.limits;
   {
-    absl::MutexLock lock(&mu_);
+    base::MutexLock lock(&mu_);
     auto it = entries_.find(snapshot_id);
     if (it != entries_.end()) {
       it->second.last_used = absl::Now();
@@ -66,13 +66,13 @@ absl::StatusOr<pool::LoadedSnapshot> SnapshotCatalog::Load(const std::string& sn
 }
 
 bool SnapshotCatalog::UsedSince(const std::string& snapshot_id, absl::Time since) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   auto it = entries_.find(snapshot_id);
   return it != entries_.end() && it->second.last_used >= since;
 }
 
 void SnapshotCatalog::Forget(const std::string& snapshot_id) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   entries_.erase(snapshot_id);
 }
 

@@ -18,7 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "base/mutex.h"
 #include "pool/snapshot_source.h"
 #include "service/config.h"
 #include "service/translate.h"
@@ -59,7 +59,7 @@ class SnapshotCatalog : public pool::SnapshotSource {
   store::SnapshotStore& store_;
   const ServerConfig& config_;
   const Entry blank_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 

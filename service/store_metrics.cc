@@ -125,7 +125,7 @@ void StoreMetrics::OnDependencyCall(absl::string_view dependency, absl::string_v
 }
 
 void StoreMetrics::Sample(const store::SharedStoreStats& s) {
-  absl::MutexLock lock(&mu_);
+  base::MutexLock lock(&mu_);
   auto advance = [](prometheus::Counter& counter, uint64_t now, uint64_t before) {
     if (now > before) counter.Increment(static_cast<double>(now - before));
   };

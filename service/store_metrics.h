@@ -21,8 +21,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/mutex.h"
 #include "store/shared_snapshot_store.h"
 
 namespace prometheus {
@@ -45,7 +45,7 @@ class StoreMetrics {
  private:
   struct Families;
   std::unique_ptr<Families> families_;
-  absl::Mutex mu_;
+  base::Mutex mu_;
   store::SharedStoreStats last_ ABSL_GUARDED_BY(mu_);  // counters advance by the difference
 };
 

@@ -1,14 +1,18 @@
 #include "tests/service/service_fixture.h"
 
 #include <grpcpp/server_builder.h>
+#include <grpcpp/test/default_reactor_test_peer.h>
 #include <prometheus/registry.h>
 
 #include <cstdlib>
+#include <thread>
 
 #include "absl/time/clock.h"
+#include "absl/types/optional.h"
+#include "base/mutex.h"
 #include "base/sibling_binary.h"
-#include "engine/pack_process.h"
 #include "engine/runtime.h"
+#include "service/spec.h"
 #include "service/translate.h"
 
 namespace isopool::service::testing {
@@ -34,7 +38,7 @@ void ServiceTest::SetUpTestSuite() {
   ASSERT_TRUE(status.ok()) << status;
 }
 
-void ServiceTest::Start() {
+void ServiceTest::StartService() {
   config_.data_dir = DataDir();
   config_.execute_threads = 2;
   StoreHooks hooks;
@@ -54,13 +58,16 @@ void ServiceTest::Start() {
   absl::Status prewarmed = runner_->Prewarm("", absl::Now() + absl::Seconds(30));
   ASSERT_TRUE(prewarmed.ok()) << prewarmed;
 
-  engine::PackProcessOptions pack;
-  pack.binary = base::FindSiblingBinary("isopool_pack", "engine/isopool_pack");
-  pack.v8_flags = config_.build.v8_flags;
-  pack.hash_seed = kHashSeed;
-  service_ =
-      std::make_unique<IsopoolService>(config_, *store_.store, *catalog_, *runner_, metrics_, pack);
+  pack_.binary = base::FindSiblingBinary("isopool_pack", "engine/isopool_pack");
+  pack_.v8_flags = config_.build.v8_flags;
+  pack_.hash_seed = kHashSeed;
+  service_ = std::make_unique<IsopoolService>(config_, *store_.store, *catalog_, *runner_, metrics_,
+                                              pack_);
+}
 
+void ServiceTest::Start() {
+  StartService();
+  if (HasFatalFailure()) return;
   grpc::ServerBuilder builder;
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
@@ -118,6 +125,81 @@ grpc::Status ServiceTest::Execute(const v1::ExecuteRequest& request, v1::Execute
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
   return stub_->Execute(&context, request, response);
+}
+
+std::string ServiceTest::PutSnapshot(const v1::SnapshotSpec& spec, const std::string& bundle) {
+  engine::PackOptions options;
+  absl::Status status = SpecToPackOptions(spec, config_.build, &options);
+  EXPECT_TRUE(status.ok()) << status;
+  absl::StatusOr<std::string> envelope = engine::PackInChildProcess(pack_, bundle, options);
+  EXPECT_TRUE(envelope.ok()) << envelope.status();
+  if (!envelope.ok()) return "";
+  store::SnapshotMetadata metadata;
+  metadata.source_bytes = bundle.size();
+  absl::StatusOr<store::PutResult> put = store_.store->PutAndName(spec.name(), *envelope, metadata);
+  EXPECT_TRUE(put.ok()) << put.status();
+  return put.ok() ? put->id : "";
+}
+
+namespace {
+
+// Calls one unary handler as gRPC would, on this thread, and waits for its Finish.
+template <typename Handler>
+grpc::Status CallDirectly(Handler handler) {
+  base::Mutex mu;
+  base::CondVar finished;
+  absl::optional<grpc::Status> status;
+  grpc::CallbackServerContext context;
+  grpc::testing::DefaultReactorTestPeer peer(&context, [&](grpc::Status s) {
+    base::MutexLock lock(&mu);
+    status = std::move(s);
+    finished.SignalAll();
+  });
+  handler(&context);
+  {
+    base::MutexLock lock(&mu);
+    while (!status) finished.Wait(&mu);
+  }
+  // The test reactor marks itself finished after our callback returns: the context must live
+  // until then.
+  while (!peer.test_status_set()) std::this_thread::yield();
+  return *status;
+}
+
+}  // namespace
+
+grpc::Status ServiceTest::DirectExecute(const v1::ExecuteRequest& request,
+                                        v1::ExecuteResponse* response) {
+  return CallDirectly([&](grpc::CallbackServerContext* context) {
+    service_->Execute(context, &request, response);
+  });
+}
+
+grpc::Status ServiceTest::DirectGet(const std::string& snapshot, v1::Snapshot* response) {
+  v1::GetSnapshotRequest request;
+  request.set_snapshot(snapshot);
+  return CallDirectly([&](grpc::CallbackServerContext* context) {
+    service_->GetSnapshot(context, &request, response);
+  });
+}
+
+grpc::Status ServiceTest::DirectList(uint32_t page_size, const std::string& page_token,
+                                     v1::ListSnapshotsResponse* response) {
+  v1::ListSnapshotsRequest request;
+  request.set_page_size(page_size);
+  request.set_page_token(page_token);
+  return CallDirectly([&](grpc::CallbackServerContext* context) {
+    service_->ListSnapshots(context, &request, response);
+  });
+}
+
+grpc::Status ServiceTest::DirectDelete(const std::string& snapshot,
+                                       v1::DeleteSnapshotResponse* response) {
+  v1::DeleteSnapshotRequest request;
+  request.set_snapshot(snapshot);
+  return CallDirectly([&](grpc::CallbackServerContext* context) {
+    service_->DeleteSnapshot(context, &request, response);
+  });
 }
 
 double ServiceTest::Counter(const std::string& family, const std::string& label,
