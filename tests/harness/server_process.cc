@@ -94,8 +94,16 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Launch(Options opt
                            ? FindExecutable("isopool_server", "service/isopool_server")
                            : options.server_binary;
   if (binary.empty() || access(binary.c_str(), X_OK) != 0) {
-    return absl::NotFoundError(absl::StrCat("no isopool_server at '", binary,
-                                            "' (add //service:isopool_server to the data)"));
+    auto env = [](const char* name) {
+      const char* value = std::getenv(name);
+      return std::string(value == nullptr ? "(unset)" : value);
+    };
+    char self[4096] = {};
+    (void)readlink("/proc/self/exe", self, sizeof(self) - 1);
+    return absl::NotFoundError(absl::StrCat(
+        "no isopool_server at '", binary, "' (add //service:isopool_server to the data); looked ",
+        "beside and in the runfiles of ", self, ", RUNFILES_DIR=", env("RUNFILES_DIR"),
+        ", TEST_SRCDIR=", env("TEST_SRCDIR")));
   }
   std::vector<std::string> args = {binary, "--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
                                    "--port_file=" + server->port_file_,
