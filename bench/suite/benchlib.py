@@ -27,8 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tests", "harness"))
 import launcher  # noqa: E402 (tests/harness/launcher.py)
 
-# Binary name -> its path under bazel-bin (and its Bazel package). launch_server starts the
-# isopool_server beside it (base/sibling_binary.h), so the copies keep them together.
+# Binary name -> its path under bazel-bin (and its Bazel package).
 TARGETS = {
     "isopool_server": "service/isopool_server",
     "isopool_pack": "engine/isopool_pack",
@@ -56,13 +55,6 @@ class Binaries:
 
     def get(self, name):
         return self.paths.get(name)
-
-    def add_launcher(self, launch_server):
-        """A copy of `launch_server` beside this isopool_server, to start it (a baseline
-        revision's tree may predate tests/harness)."""
-        self.paths["launch_server"] = os.path.join(
-            os.path.dirname(self.paths["isopool_server"]), "launch_server")
-        shutil.copy(launch_server, self.paths["launch_server"])
 
 
 def build_opt(tree, out_dir, names, timeout=2400):
@@ -93,7 +85,7 @@ def from_env():
     """The prebuilt binaries named by ISOPOOL_SERVER, ISOPOOL_PACK, LOADGEN and ISOPOOLCTL (and
     ISOPOOL_WORKER if set, else the server finds its sibling isopool_worker), or None unless all
     four are set. The launcher is launch_server_path()'s: $ISOPOOL_LAUNCH_SERVER, else the one
-    in the runfiles or bazel-bin; start_server checks that it started ISOPOOL_SERVER."""
+    in the runfiles or bazel-bin."""
     names = {"isopool_server": "ISOPOOL_SERVER", "isopool_pack": "ISOPOOL_PACK",
              "loadgen": "LOADGEN", "isopoolctl": "ISOPOOLCTL", "isopool_worker": "ISOPOOL_WORKER"}
     paths = {n: os.environ[v] for n, v in names.items() if os.environ.get(v)}
@@ -145,12 +137,13 @@ class Server:
         self.launched.stop()
 
 
-def start_server(name, binaries, work, hash_seed_file, extra_args=(), timeout=30):
-    """Starts isopool_server on 127.0.0.1 port 0 (gRPC and metrics) with data dir
-    work/data-NAME, its log in work/server-NAME.log; returns the Server once it is ready (its
-    port file written). Raises launcher.LaunchError (with the log's tail) if it exits or is not
-    ready within `timeout` s, RuntimeError if the launcher started another binary than
-    binaries["isopool_server"]."""
+def start_server(name, binaries, work, hash_seed_file, extra_args=(), timeout=30,
+                 launch_server=None):
+    """Starts binaries["isopool_server"] on 127.0.0.1 port 0 (gRPC and metrics) with data dir
+    work/data-NAME, its log in work/server-NAME.log, through `launch_server` (default: the one
+    in `binaries`, else launcher.launch_server_path()); returns the Server once it is ready (its
+    port file written). Raises launcher.LaunchError (with the launcher's reason and the log's
+    tail) if it exits or is not ready within `timeout` s."""
     data = os.path.join(work, f"data-{name}")
     os.makedirs(data, exist_ok=True)
     flags = [f"--pack_binary={binaries['isopool_pack']}", f"--hash_seed_file={hash_seed_file}"]
@@ -158,15 +151,10 @@ def start_server(name, binaries, work, hash_seed_file, extra_args=(), timeout=30
         flags.append(f"--worker_binary={binaries['isopool_worker']}")
     launched = launcher.Server(*flags, *extra_args, data_dir=data,
                                log=os.path.join(work, f"server-{name}.log"), env=binaries.env,
-                               binary=binaries.get("launch_server"), start_timeout=timeout)
-    server = Server(name, launched.start())
-    started = os.path.realpath(f"/proc/{launched.pid}/exe")
-    if started != os.path.realpath(binaries["isopool_server"]):
-        server.stop()
-        raise RuntimeError(f"{launched.binary or launcher.launch_server_path()} started "
-                           f"{started}, not {binaries['isopool_server']}: copy launch_server "
-                           "beside that server and name the copy in ISOPOOL_LAUNCH_SERVER")
-    return server
+                               server=binaries["isopool_server"],
+                               binary=launch_server or binaries.get("launch_server"),
+                               start_timeout=timeout)
+    return Server(name, launched.start())
 
 
 def stop_process(proc, grace):

@@ -103,12 +103,12 @@ def main():
         if os.path.exists(os.path.join(tree, "worker/BUILD.bazel")):
             base_targets.append("isopool_worker")
         base = benchlib.build_opt(tree, os.path.join(work, "bin-base"), base_targets)
-        base.add_launcher(cur["launch_server"])
         seed = benchlib.write_hash_seed(os.path.join(work, "hash_seed"))
         for name, bins, extra in (("workers", cur, []), ("in-process", cur, ["--workers=0"]),
                                   ("baseline", base, [])):
             try:
-                servers.append(benchlib.start_server(name, bins, work, seed, extra, timeout=60))
+                servers.append(benchlib.start_server(name, bins, work, seed, extra, timeout=60,
+                                                     launch_server=cur["launch_server"]))
             except benchlib.launcher.LaunchError as e:
                 hint = (f"\n{rev} may predate the server's --port_file, which the launcher "
                         "waits for: compare against a later revision" if name == "baseline"

@@ -204,7 +204,7 @@ class Suite:
         seed = benchlib.write_hash_seed(self.path("hash_seed"))
         try:
             self.server = benchlib.start_server("isopool", self.bins, self.work, seed)
-        except (benchlib.launcher.LaunchError, RuntimeError) as e:
+        except benchlib.launcher.LaunchError as e:
             raise Failure(str(e))
         self.log(f"isopool on {self.server.addr} (metrics :{self.server.metrics_port}), work dir "
                  f"{self.work}")
