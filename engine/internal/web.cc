@@ -136,11 +136,25 @@ const intptr_t kExternalReferences[] = {
     reinterpret_cast<intptr_t>(&natives::Verify),
     reinterpret_cast<intptr_t>(&natives::GenerateKeyPair),
     reinterpret_cast<intptr_t>(&natives::CheckKey),
+    // Version 3: the console and timers in snapshots.
     reinterpret_cast<intptr_t>(&natives::ConsoleLog),
     reinterpret_cast<intptr_t>(&natives::ConsoleGroup),
     reinterpret_cast<intptr_t>(&natives::TimersPending),
     0,
 };
+
+constexpr bool CountsOnlyGrow() {
+  for (int v = 1; v < kExternalReferencesVersion; ++v) {
+    if (kExternalReferencesCounts[v] <= kExternalReferencesCounts[v - 1]) return false;
+  }
+  return true;
+}
+static_assert(sizeof(kExternalReferences) / sizeof(kExternalReferences[0]) - 1 ==
+                  kExternalReferencesCounts[kExternalReferencesVersion - 1],
+              "ExternalReferences changed: append the new length to kExternalReferencesCounts "
+              "(web.h), which bumps kExternalReferencesVersion");
+static_assert(CountsOnlyGrow(),
+              "kExternalReferencesCounts must only grow (the table is append-only)");
 
 std::atomic<v8::Platform*> runtime_platform{nullptr};
 

@@ -16,8 +16,10 @@
 // Snapshots. The lazy accessors and any module loaded while packing are in the snapshot, so a
 // context restored from it needs no template. Every native function reachable from a snapshotted
 // context must be in ExternalReferences(), given to SnapshotCreator and to every Isolate::New.
-// That table is append-only: a new native is appended and kExternalReferencesVersion goes up;
-// the version is part of the compatibility digest, so older envelopes are refused cleanly.
+// That table is append-only: a new native is appended and its new length appended to
+// kExternalReferencesCounts, which raises kExternalReferencesVersion; the version is part of the
+// compatibility digest, so older envelopes are refused cleanly. web.cc does not compile when the
+// table's length is not the last count (a native added without a new version).
 //
 // Determinism. A pinned WebHost (packing) answers crypto.getRandomValues from a seeded SHA-256
 // stream and performance.now from a virtual clock (+1 ms per read; timers jump it to their due
@@ -47,8 +49,18 @@
 
 namespace isopool::engine::internal {
 
-// The version of ExternalReferences(). Bump it whenever the table changes (append only).
-inline constexpr int kExternalReferencesVersion = 2;
+// The length of ExternalReferences() (without its null) at each version, version 1 first.
+// Appending a native means appending its new length here, which bumps the version; web.cc
+// static_asserts that the table has the last length and that lengths only grow. (Replacing an
+// entry in place keeps the length: that is what "append only" forbids and no check can see.)
+inline constexpr int kExternalReferencesCounts[] = {
+    11,  // v1: lazy globals, module loader, encoding, crypto.getRandomValues/digest, clock, ...
+    16,  // v2: crypto.subtle keys
+    19,  // v3: console and timers (snapshotted since 0c7dbbc, which appended them under v2)
+};
+// The version of ExternalReferences(): how many versions the table has had.
+inline constexpr int kExternalReferencesVersion =
+    sizeof(kExternalReferencesCounts) / sizeof(kExternalReferencesCounts[0]);
 
 // The native functions of the web runtime, null-terminated, in a fixed order.
 const intptr_t* ExternalReferences();

@@ -2,10 +2,10 @@
 // object each module receives). Engine-private.
 //
 // Every function here is in internal::ExternalReferences() (web.cc): add new ones at the end of
-// that table and bump kExternalReferencesVersion. Natives never allocate ArrayBuffers themselves
-// (V8 aborts the process when ArrayBuffer::New fails): the JavaScript side allocates with
-// `new Uint8Array(n)`, which fails as a clean RangeError at the isolate's ArrayBuffer cap, and
-// the natives write into it.
+// that table and append its new length to kExternalReferencesCounts (web.h), which bumps the
+// version. Natives never allocate ArrayBuffers themselves (V8 aborts the process when
+// ArrayBuffer::New fails): the JavaScript side allocates with `new Uint8Array(n)`, which fails as
+// a clean RangeError at the isolate's ArrayBuffer cap, and the natives write into it.
 #ifndef ISOPOOL_ENGINE_INTERNAL_WEB_NATIVES_H_
 #define ISOPOOL_ENGINE_INTERNAL_WEB_NATIVES_H_
 
