@@ -1,5 +1,6 @@
 // Sizing: background refill, idle release, the global memory budget with LRU eviction, and
 // idle maintenance. Real time with short intervals (maintenance every 20 ms); no fake clock.
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -161,26 +162,61 @@ TEST(PoolBudgetTest, IdleMaintenanceCollectsGarbageOfIdleIsolates) {
   EXPECT_LT(pools.Stats().memory_used_bytes, heap_after_call + global.per_isolate_overhead_bytes);
 }
 
-TEST(PoolBudgetTest, MemoryPressureReachesBusyAndWarmIsolates) {
+// Counts mark-sweeps (CountingEngineObserver) and timer sleeps that began.
+class SleepAndGcObserver : public CountingEngineObserver {
+ public:
+  void OnTimerSleep(bool sleeping, absl::Duration) override {
+    if (sleeping) sleeps++;
+  }
+  std::atomic<int> sleeps{0};
+};
+
+TEST(PoolBudgetTest, CriticalMemoryPressureCollectsInTheBusyCallAndAtTheWarmIsolatesNextLoop) {
   InMemorySource source;
   PoolPolicy policy = TestPoolPolicy(IsolationMode::kShared);
   policy.min_warm = 2;
   policy.max_isolates = 2;
   source.AddBlank("b", policy);
-  PoolManager pools(source, TestGlobalPolicy(), PoolPolicy{}, TestWatchdog());
+  SleepAndGcObserver observer;
+  GlobalPolicy global = TestGlobalPolicy();
+  global.maintenance_interval = absl::Hours(1);  // no idle GC or budget pressure of its own
+  PoolManager pools(source, global, PoolPolicy{}, TestWatchdog(), observer);
   ASSERT_TRUE(pools.Prewarm("b").ok());
   ASSERT_TRUE(WaitFor([&] { return pools.Stats("b").warm == 2; }));
   absl::StatusOr<Lease> busy = pools.Acquire("b", Deadline());
   ASSERT_TRUE(busy.ok());
-  // A call runs on another thread while the notification arrives; it must still finish.
+  // The busy isolate's call settles only when an object it dropped is finalized, which takes a
+  // full GC; its timers allocate too little to cause one within the call's 5 s.
   std::thread runner([&] {
-    engine::CallResult r = busy->Run(
-        Source("let a = []; for (let i = 0; i < 50000; i++) a.push({i}); a.length"), QuickLimits());
-    EXPECT_EQ(r.result_json, "50000");
+    engine::CallLimits limits = QuickLimits();
+    limits.wall = limits.cpu = absl::Seconds(5);
+    engine::CallResult r = busy->Run(Source(R"(
+        new Promise(resolve => {
+          globalThis.registry = new FinalizationRegistry(held => resolve(held));
+          registry.register({}, "finalized");
+          (function wait() { setTimeout(wait, 2); })();
+        }))"),
+                                     limits);
+    EXPECT_FALSE(r.error) << r.error->message;
+    EXPECT_EQ(r.result_json, R"("finalized")");
   });
+  // Once the call sleeps on a timer, the object is registered and dropped.
+  ASSERT_TRUE(WaitFor([&] { return observer.sleeps.load() > 0; }));
   pools.MemoryPressure(/*critical=*/true);
-  pools.MemoryPressure(/*critical=*/false);
   runner.join();
+  // The warm isolate ran nothing since. V8 left the collection to a task on its foreground
+  // queue, which runs when a call next turns its event loop (a call that never waits on a timer
+  // did not collect here: the GC interrupt V8 also requested, from another thread, never fired).
+  // The busy lease is still held, so this call takes the warm isolate.
+  const int mark_sweeps_before = observer.mark_sweeps.load();
+  {
+    absl::StatusOr<Lease> warm = pools.Acquire("b", Deadline());
+    ASSERT_TRUE(warm.ok());
+    EXPECT_EQ(
+        warm->Run(Source("new Promise(r => setTimeout(() => r(1), 1))"), QuickLimits()).result_json,
+        "1");
+  }
+  EXPECT_GT(observer.mark_sweeps.load(), mark_sweeps_before);
   EXPECT_EQ(pools.Stats("b").condemned, 0u);
 }
 
