@@ -243,8 +243,9 @@ TEST(ContainmentTest, LockedDownWorkerIsRefusedForbiddenSyscalls) {
 }
 
 // Four uninterruptible hostile calls at once while a client calls 1+1 every 100 ms: no benign
-// call fails, their p99 stays within 3x of a clean run, and the server's memory (supervisor plus
-// workers) never passes the memory budget + 512 MiB.
+// call fails, their p99 stays under max(3x a clean run's p99, 150 ms) (the bar is 3x; the
+// 150 ms floor is for a loaded 2-core machine, see the assertion), and the server's memory
+// (supervisor plus workers) never passes the memory budget + 512 MiB.
 TEST(ContainmentTest, HostileLoadLeavesBenignCallsAndMemoryAlone) {
   constexpr int kBudgetMib = 512;
   auto server = ServerProcess::Start(
