@@ -162,6 +162,37 @@ TEST(PoolBudgetTest, IdleMaintenanceCollectsGarbageOfIdleIsolates) {
   EXPECT_LT(pools.Stats().memory_used_bytes, heap_after_call + global.per_isolate_overhead_bytes);
 }
 
+// Context mode drops one context per call; V8 keeps a dropped context until a full GC. Once more
+// than 16 native contexts pile up (pool_lifecycle.cc, kMaxNativeContexts) the isolate gets a
+// full GC before its next use, so the first one comes after 16 or so calls, not after each.
+TEST(PoolBudgetTest, ContextModeCollectsOncePastSixteenDroppedContexts) {
+  InMemorySource source;
+  PoolPolicy policy = TestPoolPolicy(IsolationMode::kContext);
+  policy.min_warm = 1;
+  policy.max_isolates = 1;
+  source.AddBlank("c", policy);
+  CountingEngineObserver gc;
+  GlobalPolicy global = TestGlobalPolicy();
+  global.maintenance_interval = absl::Hours(1);  // no idle GC
+  PoolManager pools(source, global, PoolPolicy{}, TestWatchdog(), gc);
+  // The collection runs after a call's release, before the isolate is warm again: the next
+  // Acquire (one isolate) waits for it. So calls_before_gc counts the calls that preceded it.
+  int calls_before_gc = 0;
+  for (int calls = 0; calls < 24; ++calls) {
+    absl::StatusOr<Lease> lease = pools.Acquire("c", Deadline());
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    if (gc.mark_sweeps.load() > 0) {
+      calls_before_gc = calls;
+      break;
+    }
+    ASSERT_EQ(lease->Run(Source("[1, 2, 3].length"), QuickLimits()).result_json, "3");
+  }
+  // 0 when no full GC came within 24 calls. (Here: 17, with no GC of any kind before it.)
+  EXPECT_GE(calls_before_gc, 14) << "the first full GC came too early (or never)";
+  EXPECT_LE(calls_before_gc, 17);
+  EXPECT_EQ(pools.Stats("c").condemned, 0u);
+}
+
 // Counts mark-sweeps (CountingEngineObserver) and timer sleeps that began.
 class SleepAndGcObserver : public CountingEngineObserver {
  public:
