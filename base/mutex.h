@@ -5,9 +5,9 @@
 // synchronisation is invisible to TSan and every access it orders shows up as a false race.
 // Why not std::mutex alone: it carries no capability annotation, so clang rejects
 // ABSL_GUARDED_BY(a std::mutex) and checks nothing. This is std::mutex (pthread, intercepted by
-// TSan) under the names and annotations of absl::Mutex, so `-Wthread-safety` (the clang build,
-// `bazel build --config=clang`) checks every ABSL_GUARDED_BY and ABSL_EXCLUSIVE_LOCKS_REQUIRED
-// that names one.
+// TSan) under the names and annotations of absl::Mutex, so `-Wthread-safety` (every build:
+// .bazelrc compiles with clang and -Werror=thread-safety) checks every ABSL_GUARDED_BY and
+// ABSL_EXCLUSIVE_LOCKS_REQUIRED that names one.
 //
 // Use it for state shared between threads in every layer; wait in a loop that re-checks the
 // condition, as with absl::CondVar:

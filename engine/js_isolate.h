@@ -12,7 +12,7 @@
 // A call that hit a limit condemns the isolate: its state is unknown, and the owner must
 // dispose of it.
 //
-// V8State. `ContextUse::kFresh` runs each call in a new context from the snapshot (taking a
+// ContextUse. `ContextUse::kFresh` runs each call in a new context from the snapshot (taking a
 // spare made earlier by PrepareContext when there is one) and drops it after the call;
 // `kShared` keeps one context across calls, so globals persist.
 //

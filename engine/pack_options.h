@@ -22,8 +22,9 @@ inline constexpr int64_t kDefaultSeedTimeMs = 1704067200000;
 
 struct PackOptions {
   BundleKind kind = BundleKind::kClassicScript;
-  // Classic scripts: the global function called when a call names no function. ES modules:
-  // unused (every export is an entry point).
+  // Classic scripts: the name of the main global function, for documentation only: it is kept
+  // in the envelope's options, but nothing calls it (a call with neither a function nor source
+  // is refused). ES modules: unused (every export is an entry point).
   std::string entry;
   // Pin Date.now(), new Date(), Math.random() and performance.now() while the bundle and the
   // warm-up run, so the same inputs give byte-identical envelopes. The live functions are back

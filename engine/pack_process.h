@@ -3,7 +3,8 @@
 // Why a child: deterministic packing needs V8's process-wide fixed seeds, which would make every
 // tenant's Math.random() predictable in the serving process; and a bundle that crashes V8 or
 // runs away while packing must not take the server down. The child gets CPU-time and core-size
-// rlimits, a V8 heap cap, an empty environment and, once V8 is up, a seccomp filter
+// rlimits, a V8 heap cap, none of the server's environment but LD_LIBRARY_PATH and *SAN_OPTIONS
+// (base/child_environment.h) and, once V8 is up, a seccomp filter
 // (base/lockdown.h: no open, socket, execve, ...). It is killed when it runs past the build
 // timeout or writes back more than `max_output_bytes`.
 //

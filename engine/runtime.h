@@ -25,7 +25,7 @@ struct RuntimeOptions {
   // Worker threads of V8's platform (concurrent marking, compilation). 0 = number of cores.
   int platform_threads = 0;
   // Extra V8 flags, e.g. {"--max-lazy"}. Envelopes restore only in a runtime with the same
-  // flags (they are part of the compatibility digest), except the seed flags below.
+  // flags (in any order: they are part of the compatibility digest, CompatibilityDigest()).
   std::vector<std::string> v8_flags;
   // V8's hash seed (--hash-seed) for every isolate of the process; 0 leaves it random.
   //
@@ -78,9 +78,13 @@ const intptr_t* ExternalReferences();
 // V8's version string, e.g. "10.2.154.26-node.36".
 const char* V8Version();
 
-// A digest (64 hex digits) of everything that must match between pack and restore: the V8
-// version, how V8 was built (pointer compression), and the configured V8 flags. Requires an
-// initialised runtime.
+// A digest (64 hex digits) of everything that must match between pack and restore, exactly:
+// the V8 version; pointer compression on or off; sizeof(void*); the ExternalReferences() table
+// version (internal::kExternalReferencesVersion); the flags isopool always sets
+// (kInternalFlags, runtime.cc); RuntimeOptions::v8_flags, sorted; and the hash seed, as a
+// sha256 of it ("random" when hash_seed is 0). Left out: fixed_random_seed (a pack process
+// fixes it, a serving one must not), rehash_snapshot, platform_threads and the callbacks.
+// Requires an initialised runtime.
 const std::string& CompatibilityDigest();
 
 }  // namespace isopool::engine

@@ -17,8 +17,7 @@ int64_t ThreadCpuNanos(clockid_t clock) {
 
 }  // namespace
 
-Watchdog::Watch::Watch(Watchdog& watchdog, v8::Isolate* isolate, absl::Duration wall,
-                       absl::Duration cpu)
+Watchdog::Watch::Watch(Watchdog& watchdog, void* isolate, absl::Duration wall, absl::Duration cpu)
     : watchdog_(watchdog), isolate_(isolate), thread_(pthread_self()) {
   if (pthread_getcpuclockid(pthread_self(), &cpu_clock_) != 0) cpu_clock_ = CLOCK_THREAD_CPUTIME_ID;
   absl::Time now = absl::Now();
@@ -77,7 +76,7 @@ absl::Time Watchdog::Check(Watch* watch, absl::Time now,
     absl::Time escalate_at = watch->fired_at_ + options_.unresponsive_grace;
     if (now < escalate_at) return escalate_at;
     if (!watch->unresponsive_.exchange(true)) {
-      watch->isolate_->TerminateExecution();
+      static_cast<v8::Isolate*>(watch->isolate_)->TerminateExecution();
       became_unresponsive->push_back(watch->thread_);
     }
     return absl::InfiniteFuture();
@@ -98,7 +97,7 @@ absl::Time Watchdog::Check(Watch* watch, absl::Time now,
   if (fire == Fired::kNone) return next;
   watch->fired_at_ = now;
   watch->fired_.store(fire);
-  watch->isolate_->TerminateExecution();
+  static_cast<v8::Isolate*>(watch->isolate_)->TerminateExecution();
   return now + options_.unresponsive_grace;
 }
 

@@ -30,10 +30,6 @@
 #include "absl/time/time.h"
 #include "base/mutex.h"
 
-namespace v8 {
-class Isolate;
-}
-
 namespace isopool::engine {
 
 class Watchdog {
@@ -50,10 +46,11 @@ class Watchdog {
 
   enum class Fired { kNone, kWall, kCpu };
 
-  // Watches the JavaScript running on the calling thread in `isolate`, until destroyed.
+  // Watches the JavaScript running on the calling thread in `isolate` (a v8::Isolate*, kept
+  // opaque so V8 stays out of this header, as in js_isolate.h), until destroyed.
   class Watch {
    public:
-    Watch(Watchdog& watchdog, v8::Isolate* isolate, absl::Duration wall, absl::Duration cpu);
+    Watch(Watchdog& watchdog, void* isolate, absl::Duration wall, absl::Duration cpu);
     ~Watch();
     Watch(const Watch&) = delete;
     Watch& operator=(const Watch&) = delete;
@@ -69,7 +66,7 @@ class Watchdog {
    private:
     friend class Watchdog;
     Watchdog& watchdog_;
-    v8::Isolate* const isolate_;
+    void* const isolate_;  // v8::Isolate*
     const pthread_t thread_;
     clockid_t cpu_clock_;
     absl::Time wall_deadline_;

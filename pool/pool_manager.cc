@@ -4,6 +4,8 @@
 #include "pool/pool_manager.h"
 
 #include <algorithm>
+#include <cassert>
+#include <cstdio>
 #include <thread>
 #include <utility>
 
@@ -121,6 +123,13 @@ PoolManager::Impl::~Impl() {
   {
     base::MutexLock lock(&mu_);
     stopping_ = true;
+    size_t leased = 0;
+    for (auto& [id, pool] : pools_) leased += pool->state(mu_).busy.size();
+    if (leased > 0) {
+      // A Lease that outlives its manager would give its isolate back to freed memory.
+      fprintf(stderr, "isopool: PoolManager destroyed with %zu isolate(s) still leased\n", leased);
+      assert(leased == 0 && "every Lease must be gone before the PoolManager (pool_manager.h)");
+    }
     for (auto& [id, pool] : pools_) {
       SnapshotPool::State& state = pool->state(mu_);
       state.removed = true;

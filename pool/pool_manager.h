@@ -1,7 +1,8 @@
 // pool_manager.h: pre-warmed isolate pools, one per snapshot id, under a global isolate cap and
 // memory budget.
 //
-//   pool::PoolManager pools(source, global_policy, watchdog, engine_observer, pool_observer);
+//   pool::PoolManager pools(source, global_policy, blank_policy, watchdog, engine_observer,
+//                           pool_observer);
 //   absl::StatusOr<pool::Lease> lease = pools.Acquire(snapshot_id, deadline);
 //   if (!lease.ok()) return lease.status();  // NotFound, ResourceExhausted, DeadlineExceeded, ...
 //   engine::CallResult result = lease->Run(request, limits);
@@ -26,7 +27,8 @@
 // that thread's stack must be at least the policy's isolate.stack_bytes + 256 KiB.
 // Ownership: the manager owns every isolate. `source`, `watchdog` and the observers must
 // outlive it. Destroying the manager waits for restores in flight and disposes every isolate;
-// all Leases must be gone by then.
+// all Leases must be gone by then (a leased isolate left then is reported on stderr, and aborts
+// the process in builds with assertions on, which tests are).
 #ifndef ISOPOOL_POOL_POOL_MANAGER_H_
 #define ISOPOOL_POOL_POOL_MANAGER_H_
 
@@ -41,6 +43,7 @@
 #include "engine/watchdog.h"
 #include "pool/pool_observer.h"
 #include "pool/pool_policy.h"
+#include "pool/pool_stats.h"
 #include "pool/snapshot_source.h"
 
 namespace isopool::pool {
@@ -86,30 +89,6 @@ class Lease {
   absl::Duration queue_wait_;
   absl::Duration restore_on_path_;
   bool warm_ = false;
-};
-
-// Totals across all pools, for gauges.
-struct PoolStats {
-  int pools = 0;
-  int warm = 0;
-  int busy = 0;
-  int restoring = 0;
-  int waiting = 0;
-  size_t heap_used_bytes = 0;
-  size_t heap_limit_bytes = 0;
-  // Accounted against the budget: heap totals plus per-isolate overhead.
-  size_t memory_used_bytes = 0;
-  size_t memory_budget_bytes = 0;
-};
-
-// One pool's view, for tests and GetSnapshot-style introspection.
-struct SnapshotPoolStats {
-  int warm = 0;
-  int busy = 0;
-  int restoring = 0;
-  int waiting = 0;
-  uint64_t restores = 0;
-  uint64_t condemned = 0;
 };
 
 class PoolManager {

@@ -4,7 +4,17 @@
 // processes, or in-process with --workers=0) and answers when the runner reports the outcome;
 // no JavaScript ever runs on gRPC's callback threads. UploadSnapshot streams the bundle in, then
 // builds it in the isopool_pack child process on the build executor, stores it, and optionally
-// prewarms. Get/List/Delete are quick store operations answered inline.
+// prewarms. Get/List/Delete are store operations answered inline.
+//
+// What blocks a callback thread: store calls. Get/List/Delete, and Execute's store.Resolve and
+// catalog.Limits (whose first call for an id reads and verifies the envelope; later ones are a
+// map lookup), run on gRPC's callback thread. With the filesystem store that is local file I/O.
+// With the shared store it is PostgreSQL (each query bounded by operation_timeout, 10 s by
+// default) and, for an envelope missing from the local blob cache, an S3 GET (transfer_timeout,
+// 60 s; once more if the bytes fail verification); a dependency already known to be down
+// answers UNAVAILABLE at once. So a slow database or bucket can hold a callback thread for up to
+// those bounds (Execute's own deadline does not cut them); moving these calls to an executor
+// would lift that.
 //
 // Draining (SIGTERM): after StartDraining, new Execute and UploadSnapshot calls get UNAVAILABLE
 // while calls already accepted finish; WaitIdle waits for them.

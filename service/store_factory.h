@@ -4,11 +4,11 @@
 //   StoreHooks hooks;
 //   hooks.observer = &metrics;                        // quarantines
 //   hooks.validator = ...;                            // envelopes this runtime can restore
-//   hooks.is_pinned = [&](const std::string& id) { return pools.Stats(id).warm > 0; };
-//   hooks.on_snapshot_removed = [&](const std::string& id) { pools.Remove(id); };
+//   hooks.is_pinned = [&](const std::string& id) { return catalog.UsedSince(id, recently); };
+//   hooks.on_snapshot_removed = [&](const std::string& id) { runner.Remove(id); };
 //   hooks.on_ready_changed = [&](bool ready, const std::string& why) { health(ready); };
 //   hooks.registry = &metrics.registry();             // store metrics (shared store)
-//   absl::StatusOr<OpenedStore> opened = OpenSnapshotStore(config, hooks);
+//   absl::StatusOr<OpenedStore> opened = OpenSnapshotStore(data_dir, config, hooks);
 //
 // The filesystem store is ready when Open returns (on_ready_changed is never called). The
 // shared store opens without waiting for the network and reports readiness through

@@ -4,7 +4,7 @@
 //   options.dir = "/var/cache/isopool";              // files <hex>.blob, written atomically
 //   options.max_bytes = 2ull << 30;                   // LRU byte budget
 //   options.verify = [](const std::string& id, absl::string_view bytes) { ... "" if good };
-//   options.is_pinned = [&](const std::string& id) { return pools.HasPool(id); };
+//   options.is_pinned = [&](const std::string& id) { return catalog.UsedSince(id, recently); };
 //   auto cache = BlobCache::Open(std::move(options));
 //   bool hit = false;
 //   absl::StatusOr<std::string> bytes = (*cache)->Get(id, [&] { return Download(id); }, &hit);

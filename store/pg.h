@@ -72,7 +72,7 @@ absl::StatusOr<std::string> DecodeBytea(absl::string_view text);
 
 class PgConnection {
  public:
-  // Connects within the deadline. `application_name` shows in pg_stat_activity.
+  // Connects within the deadline.
   static absl::StatusOr<std::unique_ptr<PgConnection>> Connect(const std::string& conninfo,
                                                                absl::Time deadline);
   ~PgConnection();

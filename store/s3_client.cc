@@ -226,7 +226,6 @@ absl::StatusOr<S3Client::Response> S3Client::Perform(const Request& request, abs
   if (absl::string_view(request.method) != "GET" && !request.head) {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method);
   }
-  absl::Time start = absl::Now();
   CURLcode code = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   curl_slist_free_all(headers);
@@ -256,7 +255,6 @@ absl::StatusOr<S3Client::Response> S3Client::Perform(const Request& request, abs
           "): check the access key, secret key, region and clock. ", response.body.substr(0, 200)));
     }
   }
-  if (hook_) hook_(request.op, absl::Now() - start, status);
   if (!status.ok()) return status;
   return response;
 }

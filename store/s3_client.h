@@ -31,7 +31,6 @@
 #ifndef ISOPOOL_STORE_S3_CLIENT_H_
 #define ISOPOOL_STORE_S3_CLIENT_H_
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,20 +55,12 @@ struct S3ClientOptions {
   std::string ca_file;
 };
 
-// Called after every HTTP exchange (including retried ones): the operation ("put", "get",
-// "delete", "head", "list", "create_bucket"), how long it took, and its outcome (OK or the
-// error). Must be thread-safe and quick.
-using S3RequestHook =
-    std::function<void(absl::string_view op, absl::Duration took, const absl::Status& status)>;
-
 class S3Client {
  public:
   static absl::StatusOr<std::unique_ptr<S3Client>> Create(S3ClientOptions options);
   ~S3Client();
   S3Client(const S3Client&) = delete;
   S3Client& operator=(const S3Client&) = delete;
-
-  void set_request_hook(S3RequestHook hook) { hook_ = std::move(hook); }
 
   // PUT with If-None-Match: * (never overwrites). True if this call created the object, false
   // if it already existed (412). With `overwrite`, a plain PUT that replaces any object.
@@ -111,7 +102,6 @@ class S3Client {
   const std::string describe_;
   const std::string sigv4_;
   const std::string userpwd_;
-  S3RequestHook hook_;
   base::Mutex mu_;
   std::vector<void*> idle_ ABSL_GUARDED_BY(mu_);  // CURL* easy handles
 };

@@ -10,7 +10,10 @@ must exist. Source paths are written as absolute paths in the workspace, so tool
 files relative to the repository (clang-tidy-diff) find their commands.
 
 Output flags that would make clang-tidy write into bazel-out (-MD, -MF, -o, -frandom-seed) are
-dropped. Writes DIR/compile_commands.json (default: the workspace root, git-ignored).
+dropped, and so are the layering check's module flags (-fmodule-name, -fmodule-map-file,
+-fmodules-strict-decluse): the build enforces layering, and clang-tidy, run outside Bazel's
+sandbox with them, reports includes that the build accepts (worker/call_runner.h's, checked
+through worker/call_host.cc) as layering errors. Writes DIR/compile_commands.json (default: the workspace root, git-ignored).
 """
 
 import argparse
@@ -21,6 +24,13 @@ import sys
 
 # Flags (with their argument, if the second element is True) that only concern outputs.
 _DROP = {"-MD": False, "-MF": True, "-o": True}
+# Flags dropped by prefix: the random seed, and the layering check's module flags.
+_DROP_PREFIXES = (
+    "-frandom-seed=",
+    "-fmodule-name=",
+    "-fmodule-map-file=",
+    "-fmodules-strict-decluse",
+)
 
 
 def _bazel(*args):
@@ -50,7 +60,7 @@ def main():
             if arg in _DROP:
                 skip = _DROP[arg]
                 continue
-            if arg.startswith("-frandom-seed="):
+            if arg.startswith(_DROP_PREFIXES):
                 continue
             if arg == "-c" and i + 1 < len(argv):
                 source = argv[i + 1]

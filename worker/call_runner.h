@@ -10,8 +10,11 @@
 //   call.acquire_deadline = caller_deadline;
 //   if (!runner.Submit(std::move(call), [](worker::CallOutcome outcome) { ... })) { /* full */ }
 //
-// `done` runs exactly once, on a thread of the runner's (never on the caller's), and must not
-// block for long. A CallOutcome separates, like engine::CallResult, a call that never ran
+// When Submit returns true, `done` runs exactly once and must not block for long. It runs on a
+// thread of the runner's, except for a call the runner refuses at once (WorkerFleet: shutting
+// down, or a crash-looping function): then it runs inside Submit, on the caller's thread, so the
+// caller must not hold a lock that `done` takes. A CallOutcome separates, like engine::CallResult,
+// a call that never ran
 // (`status` not OK: NotFound, ResourceExhausted, DeadlineExceeded, ...) from a script that
 // failed (`result.error`).
 //
@@ -27,7 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "engine/call.h"
-#include "pool/pool_manager.h"
+#include "pool/pool_stats.h"
 
 namespace isopool::worker {
 

@@ -1,7 +1,8 @@
 // executor.h: a fixed set of threads running queued tasks, with a bounded queue.
 //
 // The in-process runner runs JavaScript here, and the service builds snapshots here, rather than
-// on gRPC's callback threads, which must never block. Threads are created with `stack_bytes` of
+// on gRPC's callback threads, which must not block for long (the service's inline store calls
+// are the bounded exception: service/isopool_service.h). Threads are created with `stack_bytes` of
 // stack, so V8's stack limit (set per call below the current frame) always has room.
 //
 // Thread-safety: TrySubmit may be called from any thread. The destructor drains the queue and

@@ -172,6 +172,7 @@ absl::StatusOr<std::shared_ptr<WorkerProcess>> WorkerFleet::Spawn(int slot) {
 bool WorkerFleet::Submit(Call call, CallDone done) {
   std::vector<Send> sends;
   std::vector<Completion> completions;
+  bool crash_loop_refusal = false;
   {
     base::MutexLock lock(&mu_);
     std::string key = CrashKey(call);
@@ -190,7 +191,7 @@ bool WorkerFleet::Submit(Call call, CallDone done) {
               absl::FormatDuration(options_.crash_loop_window), " (last: ", state.last_reason,
               "), so its calls are refused until ", absl::FormatTime(state.refused_until),
               " (crash-loop backoff): fix the script, or upload a corrected bundle"))));
-      observer_.OnCrashLoopRefusal();
+      crash_loop_refusal = true;
     } else {
       if (static_cast<int>(waiting_.size()) >= options_.max_pending_calls) return false;
       uint64_t id = next_call_id_++;
@@ -203,6 +204,7 @@ bool WorkerFleet::Submit(Call call, CallDone done) {
       DispatchLocked(&sends);
     }
   }
+  if (crash_loop_refusal) observer_.OnCrashLoopRefusal();  // outside mu_, as FleetObserver says
   Flush(std::move(sends), std::move(completions));
   return true;
 }

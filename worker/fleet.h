@@ -54,14 +54,16 @@
 #include "base/mutex.h"
 #include "engine/observer.h"
 #include "pool/pool_observer.h"
+#include "pool/pool_policy.h"
 #include "worker/call_runner.h"
 #include "worker/protocol.pb.h"
 #include "worker/worker_process.h"
 
 namespace isopool::worker {
 
-// What the fleet reports for metrics and logs. Defaults do nothing. Called from fleet threads,
-// without fleet locks held except OnCrashLoop (which must not call back into the fleet).
+// What the fleet reports for metrics and logs. Defaults do nothing. Called from fleet threads
+// (OnCrashLoopRefusal: from Submit, on its caller's thread), without fleet locks held except
+// OnCrashLoop (which must not call back into the fleet).
 class FleetObserver {
  public:
   virtual ~FleetObserver() = default;

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -80,7 +81,7 @@ class RunningCalls {
     uint64_t call_id;
   };
   base::Mutex mu_;
-  std::vector<Slot> slots_;
+  std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
 };
 
 // Test-only faults (Init.test_only_fault_injection): a source "__isopool_fault__:<what>".

@@ -6,7 +6,7 @@
 // loading a snapshot, restoring, preparing contexts, GC and disposal all run outside it.
 //
 // base::Mutex rather than absl::Mutex, so that ThreadSanitizer sees it (base/mutex.h says why);
-// clang's thread-safety analysis (`--config=clang`) checks every annotation below.
+// clang's thread-safety analysis (on in every build, .bazelrc) checks every annotation below.
 //
 // The life of an isolate in a pool:
 //   restoring --> warm <--> busy (leased) --> preparing (context mode: new spare context)
