@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -41,8 +43,15 @@ using isopool::v1::ScriptError;
 // Answers like isopool would for the scripts loadgen sends, and refuses anything else, so a
 // wrong request shape shows up as INVALID_ARGUMENT in the report.
 class ScriptedIsopool final : public isopool::v1::Isopool::Service {
+ public:
+  // Notified when the `count`th Execute arrives (0: never), for a test to act mid-run.
+  explicit ScriptedIsopool(int count = 0) : notify_at_(count) {}
+  absl::Notification& reached() { return reached_; }
+
+ private:
   grpc::Status Execute(grpc::ServerContext* ctx, const ExecuteRequest* req,
                        ExecuteResponse* resp) override {
+    if (++executed_ == notify_at_) reached_.Notify();
     const std::string& src = req->source();
     if (src == "1+1" && req->limits().timeout_ms() == 0) {
       resp->set_result_json("2");
@@ -69,6 +78,10 @@ class ScriptedIsopool final : public isopool::v1::Isopool::Service {
     }
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unexpected request");
   }
+
+  const int notify_at_;
+  std::atomic<int> executed_{0};
+  absl::Notification reached_;
 };
 
 class LoadgenSmokeTest : public ::testing::Test {
@@ -220,12 +233,14 @@ TEST_F(LoadgenSmokeTest, CallbackApiRunReportsTheSame) {
   ExpectOrderedLatency(run.json, "latency");
 }
 
-// The server goes away mid-run: calls then fail at once (possibly completing inline, which must
-// neither deadlock nor recurse), are counted by code, and the run still ends on time.
+// The server goes away mid-run (after its 200th call, of a run that would make thousands): calls
+// then fail at once (possibly completing inline, which must neither deadlock nor recurse), are
+// counted by code, and the run still ends on time.
 TEST_F(LoadgenSmokeTest, ServerGoingAwayIsCountedAndTheRunEndsOnTime) {
+  constexpr int kCallsBeforeShutdown = 200;
   for (const char* api : {"async", "callback"}) {
     grpc::EnableDefaultHealthCheckService(true);
-    ScriptedIsopool service;
+    ScriptedIsopool service(kCallsBeforeShutdown);
     int port = 0;
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -233,16 +248,20 @@ TEST_F(LoadgenSmokeTest, ServerGoingAwayIsCountedAndTheRunEndsOnTime) {
     std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
     ASSERT_NE(server, nullptr);
     std::thread killer([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+      // Bounded so a loadgen that never calls still lets the test end (and fail below).
+      service.reached().WaitForNotificationWithTimeout(absl::Seconds(20));
       server->Shutdown(std::chrono::system_clock::now());
     });
-    Run run = Loadgen(
-        {absl::StrCat("--target=127.0.0.1:", port), "--rpc=health", absl::StrCat("--api=", api),
-         "--warmup_seconds=0.2", "--duration_seconds=2", "--hard_cap_seconds=20"},
-        /*add_target=*/false);
+    // No warm-up: every call counts, so the calls before the shutdown are in the report.
+    Run run = Loadgen({absl::StrCat("--target=127.0.0.1:", port), "--rpc=execute", "--source=1+1",
+                       absl::StrCat("--api=", api), "--warmup_seconds=0", "--duration_seconds=2",
+                       "--hard_cap_seconds=20"},
+                      /*add_target=*/false);
     killer.join();
     ASSERT_EQ(run.exit_code, 0) << api << ": " << run.err;
-    EXPECT_GT(Num(run.json, "grpc_codes.OK"), 0) << api;
+    EXPECT_TRUE(service.reached().HasBeenNotified()) << api;
+    // Most of the calls before the shutdown were answered (the last few may be cut off).
+    EXPECT_GT(Num(run.json, "grpc_codes.OK"), kCallsBeforeShutdown / 2) << api;
     EXPECT_GT(Num(run.json, "unexpected_errors"), 0) << api;
     EXPECT_EQ(Num(run.json, "unexpected_errors"),
               Num(run.json, "requests") - Num(run.json, "grpc_codes.OK"))
