@@ -315,6 +315,10 @@ CallResult JsIsolate::Run(const CallRequest& request, const CallLimits& limits, 
   result.stats.wall = absl::Now() - wall_start;
   result.stats.timer_sleep = web.TakeSleepTime();
   result.logs_truncated = call.logs_truncated;
+  // The watchdog may have fired after the last check above (a timer loop that ended at the
+  // deadline races the wall limit): the call had finished, so its result stands, but the
+  // termination it requested is still pending and would stop the next call at once.
+  if (!terminated) isolate->CancelTerminateExecution();
 
   if (terminated) {
     isolate->CancelTerminateExecution();
