@@ -121,19 +121,13 @@ int Main(int argc, char** argv) {
   auto b_stub = (*b)->Stub();
   // Wait until the shared replicas are ready (their store reached both dependencies).
   for (auto* server : {a->get(), b->get()}) {
-    absl::Time give_up = absl::Now() + absl::Seconds(30);
-    for (;;) {
-      grpc::ClientContext context;
-      grpc::health::v1::HealthCheckRequest request;
-      request.set_service("isopool.v1.Isopool");
-      grpc::health::v1::HealthCheckResponse health;
-      if (server->HealthStub()->Check(&context, request, &health).ok() &&
-          health.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
-        break;
-      }
-      if (absl::Now() > give_up) return std::fprintf(stderr, "replica never ready\n"), 1;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
+    absl::Status ready = WaitUntil(
+        [&] {
+          return server->Health(ServerProcess::kApiService) ==
+                 grpc::health::v1::HealthCheckResponse::SERVING;
+        },
+        absl::Seconds(30), "replica never ready", absl::Milliseconds(50));
+    if (!ready.ok()) return std::fprintf(stderr, "%s\n", ready.ToString().c_str()), 1;
   }
 
   std::vector<double> up_fs, up_shared, cold_fs, cold_shared, warm_fs, warm_shared;
