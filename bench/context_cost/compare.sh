@@ -23,6 +23,16 @@ mkdir -p "$base_dir/bench/context_cost" "$base_dir/third_party/v8"
 cp "$repo/bench/context_cost/context_cost.cc" "$repo/bench/context_cost/BUILD.bazel" \
   "$base_dir/bench/context_cost/"
 ln -sfn "$(readlink -f "$repo/third_party/v8/root")" "$base_dir/third_party/v8/root"
+# Since the web runtime the build needs engine/web/npm/node_modules (git-ignored): link ours when
+# the base's lock file is the same, else install it there.
+lock=engine/web/npm/package-lock.json
+if [ -f "$base_dir/$lock" ]; then
+  if cmp -s "$repo/$lock" "$base_dir/$lock"; then
+    ln -sfn "$repo/engine/web/npm/node_modules" "$base_dir/engine/web/npm/node_modules"
+  else
+    bash "$repo/tools/npm_test_deps.sh" "$base_dir/engine/web/npm" >/dev/null
+  fi
+fi
 
 build() {  # dir -> path of the runfiles root
   (cd "$1" && bazel build -c opt //bench/context_cost:context_cost >/dev/null 2>&1) ||
