@@ -20,8 +20,10 @@ cleanup() {
 trap cleanup EXIT
 git -C "$repo" worktree add --detach "$base_dir" "$base_rev" >/dev/null 2>&1
 mkdir -p "$base_dir/bench/context_cost" "$base_dir/third_party/v8"
-cp "$repo/bench/context_cost/context_cost.cc" "$repo/bench/context_cost/BUILD.bazel" \
-  "$base_dir/bench/context_cost/"
+cp "$repo/bench/context_cost/context_cost.cc" "$base_dir/bench/context_cost/"
+# The base's own BUILD file when it has one: ours may name targets it lacks (engine:pack_process).
+[ -f "$base_dir/bench/context_cost/BUILD.bazel" ] ||
+  cp "$repo/bench/context_cost/BUILD.bazel" "$base_dir/bench/context_cost/"
 ln -sfn "$(readlink -f "$repo/third_party/v8/root")" "$base_dir/third_party/v8/root"
 # Since the web runtime the build needs engine/web/npm/node_modules (git-ignored): link ours when
 # the base's lock file is the same, else install it there.
