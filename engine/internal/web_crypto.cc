@@ -373,7 +373,6 @@ void GenerateKeyPair(const Info& info) {
 
 void CheckKey(const Info& info) {
   v8::Isolate* isolate = info.GetIsolate();
-  v8::Local<v8::Context> context = isolate->GetCurrentContext();
   View der, spki_out;
   if (!ViewOf(info[0], &der) || !ViewOf(info[2], &spki_out)) {
     return Fail(isolate, "checkKey: (der, isPrivate, spkiOut)");

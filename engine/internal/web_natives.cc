@@ -363,7 +363,7 @@ void Clone(const Info& info) {
               "DataCloneError");
         }
       }
-      if (!buffer->IsDetachable() || buffer->ByteLength() == 0 && !buffer->Data()) {
+      if (!buffer->IsDetachable() || (buffer->ByteLength() == 0 && !buffer->Data())) {
         return ThrowDomException(isolate, ToV8String(isolate, "an ArrayBuffer is detached"),
                                  "DataCloneError");
       }
